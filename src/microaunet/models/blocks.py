@@ -1,0 +1,204 @@
+"""Building blocks shared by MicroAUNet and MALUNet (see docs/architecture.md).
+
+GroupNorm always has 4 groups, as in both papers' code.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def group_norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(4, channels)
+
+
+def upsample2x(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=True)
+
+
+class DWUnit(nn.Sequential):
+    """Depthwise kxk conv (bias) -> GroupNorm -> pointwise 1x1 conv (bias)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel_size: int = 3, dilation: int = 1) -> None:
+        padding = dilation * (kernel_size - 1) // 2
+        super().__init__(
+            nn.Conv2d(c_in, c_in, kernel_size, padding=padding, dilation=dilation, groups=c_in),
+            group_norm(c_in),
+            nn.Conv2d(c_in, c_out, 1),
+        )
+
+
+class DWDConv(nn.Sequential):
+    """Depthwise-separable dilated conv: dw 3x3 (dilation d) -> BN -> ReLU -> pw 1x1 -> BN -> ReLU."""
+
+    def __init__(self, c_in: int, c_out: int, dilation: int = 1) -> None:
+        super().__init__(
+            nn.Conv2d(c_in, c_in, 3, padding=dilation, dilation=dilation, groups=c_in, bias=False),
+            nn.BatchNorm2d(c_in),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c_in, c_out, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+        )
+
+
+class DenseConv(nn.Sequential):
+    """Plain 3x3 conv -> BN -> ReLU: what ablation MicroAUNet-1 puts in place of every DWDConv."""
+
+    def __init__(self, c_in: int, c_out: int, dilation: int = 1) -> None:
+        del dilation  # the ablation drops dilation together with the depthwise split
+        super().__init__(
+            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+        )
+
+
+class DWDBlock(nn.Module):
+    """y = GELU(conv_d2(x)); y = conv_d1(y); return GELU(y + x)."""
+
+    def __init__(self, channels: int, conv: type[nn.Module] = DWDConv) -> None:
+        super().__init__()
+        self.conv1 = conv(channels, channels, dilation=2)
+        self.conv2 = conv(channels, channels, dilation=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv2(F.gelu(self.conv1(x)))
+        return F.gelu(y + x)
+
+
+class LDGA(nn.Module):
+    """Single-path spatial attention (paper eq. 1-2) followed by a 1x1 DW unit with a residual."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.dw = DWUnit(c_in, c_in, kernel_size=3)
+        self.attn = nn.Conv2d(c_in, 1, 1, bias=False)
+        self.proj = DWUnit(c_in, c_out, kernel_size=1)
+        self.shortcut = nn.Identity() if c_in == c_out else DWUnit(c_in, c_out, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = torch.sigmoid(self.attn(F.gelu(self.dw(x))))  # eq. 1
+        x_att = a * x + x  # eq. 2
+        return self.proj(x_att) + self.shortcut(x)
+
+
+def _spatial_descriptor(t: torch.Tensor) -> torch.Tensor:
+    """Channel mean and channel max, stacked: (B, 2, H, W)."""
+    return torch.cat([t.mean(dim=1, keepdim=True), t.amax(dim=1, keepdim=True)], dim=1)
+
+
+def _pooled_descriptor(skips: list[torch.Tensor]) -> torch.Tensor:
+    """Global average pool of every skip, concatenated: (B, 1, sum(C_i)), ready for a 1-D conv."""
+    return torch.cat([t.mean(dim=(2, 3)) for t in skips], dim=1).unsqueeze(1)
+
+
+class LSCAB(nn.Module):
+    """Parameter-shared channel-spatial attention bridge (paper eq. 3).
+
+    One 1-D conv and ONE Linear serve the channel attention of all five skips; one 7x7 conv
+    serves their spatial attention. t' = (alpha * A_c + beta * A_s) * t + t.
+    """
+
+    def __init__(self, skip_channels: list[int]) -> None:
+        super().__init__()
+        self.skip_channels = list(skip_channels)
+        total = sum(skip_channels)
+        self.channel_mix = nn.Conv1d(1, 1, 3, padding=1, bias=False)
+        self.channel_fc = nn.Linear(total, total)
+        self.spatial_conv = nn.Conv2d(2, 1, 7, bias=False)
+        self.alpha = nn.Parameter(torch.tensor(0.5))
+        self.beta = nn.Parameter(torch.tensor(0.5))
+
+    def forward(self, skips: list[torch.Tensor]) -> list[torch.Tensor]:
+        a_c = torch.sigmoid(self.channel_fc(self.channel_mix(_pooled_descriptor(skips)).squeeze(1)))
+        a_c = torch.split(a_c, self.skip_channels, dim=1)
+        out = []
+        for t, a_ci in zip(skips, a_c):
+            # reflect padding needs maps larger than the pad: inputs under 128 px give 1-2 px deep skips
+            mode = "reflect" if min(t.shape[-2:]) > 3 else "replicate"
+            a_s = torch.sigmoid(self.spatial_conv(F.pad(_spatial_descriptor(t), (3, 3, 3, 3), mode=mode)))
+            weight = self.alpha * a_ci[:, :, None, None] + self.beta * a_s
+            out.append(weight * t + t)
+        return out
+
+
+class GAU(nn.Module):
+    """MALUNet's gated attention unit."""
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        self.gate = DWUnit(c_in, c_in, kernel_size=3)
+        self.value = DWUnit(c_in, c_in, kernel_size=5)
+        self.out = DWUnit(c_in, c_out, kernel_size=3)
+        self.shortcut = nn.Conv2d(c_in, c_out, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gated = torch.sigmoid(self.gate(x)) * F.gelu(self.value(x))
+        return F.gelu(self.out(gated)) + self.shortcut(x)
+
+
+class DGA(nn.Module):
+    """MALUNet's dilated gated attention: 4 depthwise groups at dilations 7, 5, 2, 1, then a GAU."""
+
+    dilations = (7, 5, 2, 1)
+
+    def __init__(self, c_in: int, c_out: int) -> None:
+        super().__init__()
+        g = c_in // 4
+        self.branches = nn.ModuleList(nn.Conv2d(g, g, 3, padding=d, dilation=d, groups=g) for d in self.dilations)
+        self.norm = group_norm(c_in)
+        self.mix = nn.Conv2d(c_in, c_in, 1)
+        self.gau = GAU(c_in, c_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = torch.chunk(x, 4, dim=1)
+        x = torch.cat([branch(p) for branch, p in zip(self.branches, parts)], dim=1)
+        return self.gau(F.gelu(self.mix(self.norm(x))))
+
+
+class IEA(nn.Module):
+    """MALUNet's inverted external attention with a 4x memory of learnable units."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.inp = nn.Conv2d(channels, channels, 1)
+        self.key = nn.Conv1d(channels, 4 * channels, 1, bias=False)
+        self.value = nn.Conv1d(4 * channels, channels, 1, bias=False)
+        self.out = nn.Conv2d(channels, channels, 1, bias=False)
+        self.norm = group_norm(channels)
+
+    def reset_memory(self) -> None:
+        """Start the value memory as the transpose of the key memory (the MALUNet recipe)."""
+        with torch.no_grad():
+            self.value.weight.copy_(self.key.weight.permute(1, 0, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        y = self.inp(x).flatten(2)
+        attn = torch.softmax(self.key(y), dim=-1)
+        attn = attn / (1e-9 + attn.sum(dim=1, keepdim=True))
+        y = self.value(attn).reshape(b, c, h, w)
+        return F.gelu(self.norm(self.out(y)) + x)
+
+
+class SCBridge(nn.Module):
+    """MALUNet's spatial-then-channel attention bridge (five separate channel heads)."""
+
+    def __init__(self, skip_channels: list[int]) -> None:
+        super().__init__()
+        total = sum(skip_channels)
+        self.spatial_conv = nn.Conv2d(2, 1, 7, padding=9, dilation=3)
+        self.channel_mix = nn.Conv1d(1, 1, 3, padding=1, bias=False)
+        self.channel_heads = nn.ModuleList(nn.Linear(total, c) for c in skip_channels)
+
+    def forward(self, skips: list[torch.Tensor]) -> list[torch.Tensor]:
+        spatial = [torch.sigmoid(self.spatial_conv(_spatial_descriptor(t))) * t for t in skips]
+        mixed = [s + t for s, t in zip(spatial, skips)]
+        desc = self.channel_mix(_pooled_descriptor(mixed)).squeeze(1)
+        return [
+            torch.sigmoid(head(desc))[:, :, None, None] * m + s
+            for head, m, s in zip(self.channel_heads, mixed, spatial)
+        ]
