@@ -1,0 +1,187 @@
+"""The ``microaunet`` command: one entry point, one subcommand per job."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .data import DataError
+
+COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
+
+
+def command(name: str, help_text: str) -> Callable:
+    def register(fn: Callable[[argparse.ArgumentParser], None]) -> Callable:
+        fn.help_text = help_text  # type: ignore[attr-defined]
+        COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+def emit(result: Any, as_json: bool, text: Callable[[Any], str]) -> None:
+    print(json.dumps(result, indent=2, default=str) if as_json else text(result))
+
+
+# -- data ----------------------------------------------------------------------------------
+@command("data", "check and download datasets")
+def data_parser(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="data_command", required=True)
+    check = sub.add_parser("check", help="report pairs, sizes, mask statistics and every problem of a dataset folder")
+    check.add_argument("dir", type=Path)
+    check.add_argument("--json", action="store_true", help="machine-readable report")
+    check.set_defaults(run=run_data_check)
+    dl = sub.add_parser("download", help="fetch, verify and extract an official dataset archive")
+    dl.add_argument("dataset", choices=["kvasir-seg", "cvc-clinicdb"])
+    dl.add_argument("--dest", type=Path, default=Path("data"), help="folder to extract into (default: ./data)")
+    dl.add_argument("--archive", type=Path, help="extract this already downloaded archive instead of fetching")
+    dl.set_defaults(run=run_data_download)
+    syn = sub.add_parser("synthetic", help="write the embedded synthetic polyp dataset (images/ + masks/)")
+    syn.add_argument("dest", type=Path)
+    syn.add_argument("-n", "--count", type=int, default=120)
+    syn.add_argument("--size", type=int, default=256)
+    syn.add_argument("--seed", type=int, default=0)
+    syn.set_defaults(run=run_data_synthetic)
+
+
+def run_data_check(args: argparse.Namespace) -> int:
+    from .data.check import check_dataset, format_report
+
+    report = check_dataset(args.dir)
+    emit(report, args.json, format_report)
+    return 0 if report["usable"] else 1
+
+
+def run_data_download(args: argparse.Namespace) -> int:
+    from .data.download import download_dataset
+
+    root = download_dataset(args.dataset, args.dest, archive=args.archive)
+    print(f"{args.dataset} is ready in {root}; check it with: microaunet data check {root}")
+    return 0
+
+
+def run_data_synthetic(args: argparse.Namespace) -> int:
+    from .data.synthetic import write_synthetic_dataset
+
+    root = write_synthetic_dataset(args.dest, args.count, args.size, args.seed)
+    print(f"wrote {args.count} synthetic image/mask pairs to {root}")
+    return 0
+
+
+# -- train ---------------------------------------------------------------------------------
+def add_training_args(p: argparse.ArgumentParser, model_flags: tuple[str, ...] = ("--model",),
+                      models: list[str] | None = None) -> None:
+    from .models import list_models
+
+    p.add_argument(*model_flags, dest="model", default="microaunet", choices=models or list_models())
+    p.add_argument("--data", required=True, help="dataset folder (Kvasir-SEG, CVC-ClinicDB, or images/ + masks/)")
+    p.add_argument("--split", default="paper",
+                   help="split definition: paper, sequence (CVC by video), random, or a JSON file (default: paper)")
+    p.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, log.csv, config.json")
+    p.add_argument("--epochs", type=int, default=300)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--size", type=int, default=256, help="training resolution (divisible by 32)")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-2)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--val-fraction", type=float, default=0.1, help="share of training ids held out for validation")
+    p.add_argument("--ema-decay", type=float, default=0.999)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
+    p.add_argument("--device", default="cpu", help="cpu, or cuda when present")
+    p.add_argument("--cache-dir", help="where decoded samples are cached (default: ~/.cache/microaunet)")
+    p.add_argument("--skip-bad", action="store_true", help="skip unpaired or unreadable files with a warning")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--max-epochs", type=int, help="stop after this many more epochs (resume later)")
+
+
+def training_config(args: argparse.Namespace, **extra: Any):
+    from .train import TrainConfig
+
+    return TrainConfig(
+        model=args.model, data=str(args.data), split=args.split, out=str(args.out), size=args.size,
+        batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay,
+        seed=args.seed, val_fraction=args.val_fraction, ema_decay=args.ema_decay, threads=args.threads,
+        device=args.device, cache_dir=args.cache_dir, skip_bad=args.skip_bad, extra=extra,
+    )
+
+
+@command("train", "supervised training with the paper's settings (BCE + Dice, AdamW, cosine, EMA)")
+def train_parser(p: argparse.ArgumentParser) -> None:
+    add_training_args(p)
+    p.set_defaults(run=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from .train import Trainer
+
+    result = Trainer(training_config(args)).fit(resume=args.resume, max_epochs=args.max_epochs)
+    print(json.dumps(result))
+    return 0
+
+
+@command("distill", "two-stage distillation (imitation, then preference alignment) from a trained teacher")
+def distill_parser(p: argparse.ArgumentParser) -> None:
+    from .models import MODELS
+
+    p.add_argument("--teacher", type=Path, required=True, help="teacher checkpoint (.pt or .safetensors), e.g. MALUNet")
+    add_training_args(p, ("--student", "--model"), [n for n, s in MODELS.items() if s.distillable])
+    p.add_argument("--stage1-fraction", type=float, default=0.5,
+                   help="share of the epochs spent in stage 1 (imitation); the rest is stage 2 (default 0.5)")
+    p.add_argument("--no-imitation", action="store_true", help="ablation MicroAUNet-2: no stage-1 distillation terms")
+    p.add_argument("--no-preference", action="store_true", help="ablation MicroAUNet-3: no stage-2 distillation terms")
+    p.add_argument("--temperature", type=float, default=1.0, help="temperature of the Bernoulli KL")
+    p.add_argument("--rho", type=float, default=0.3, help="weight of the stage-2 regulariser")
+    p.set_defaults(run=run_distill)
+
+
+def run_distill(args: argparse.Namespace) -> int:
+    import torch
+
+    from .checkpoint import load_model
+    from .distill import DistillationObjective, DistillSettings
+    from .models import MODELS, build_model
+    from .train import Trainer
+
+    teacher, info = load_model(args.teacher)
+    if not MODELS[info["model"]].distillable:
+        raise ValueError(f"{args.teacher}: a {info['model']} cannot be a teacher (it does not return its features)")
+    settings = DistillSettings(stage1_fraction=args.stage1_fraction, imitation=not args.no_imitation,
+                               preference=not args.no_preference, temperature=args.temperature, rho=args.rho)
+    objective = DistillationObjective(teacher.to(memory_format=torch.channels_last),
+                                      build_model(args.model).widths, settings)
+    config = training_config(args, teacher=str(args.teacher), teacher_model=info["model"], distill=vars(settings))
+    result = Trainer(config, objective).fit(resume=args.resume, max_epochs=args.max_epochs)
+    print(json.dumps(result))
+    return 0
+
+
+# -- entry point ---------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="microaunet", description="Tiny real-time polyp segmentation: MicroAUNet and its baselines."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, setup in COMMANDS.items():
+        setup(sub.add_parser(name, help=setup.help_text, description=setup.help_text))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+        try:
+            return args.run(args)
+        except (DataError, FileNotFoundError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""Two-stage distillation from a MALUNet teacher into MicroAUNet (paper section 3.3, Algorithm 1).
+
+Stage 1, imitation (the first ``stage1_fraction`` of training):
+    L1 = Lseg + (1 - w) * Lmimic + w * LKL                                           (eq. 6)
+    Lmimic = sum_l lambda_l * mean((P_l(S_l) - T_l)^2) over the five encoder skips   (eq. 4)
+             with P_l a learnable 1x1 projection from student to teacher channels
+    LKL    = mean over pixels of KL(Bernoulli(p_T) || Bernoulli(p_S)) at temperature tau  (eq. 5)
+    w      = a cosine ramp from 0 to 1 across stage 1: from feature to output imitation.
+
+Stage 2, preference alignment (the rest):
+    L2 = Lseg + Lcont + rho * Lreg, rho = 0.3                                        (eq. 7)
+    Lcont  = supervised contrastive loss over sampled student pixel embeddings (last decoder
+             features through a small projection head): pixels where the teacher is confident,
+             p_T >= 0.8 (positives) or p_T <= 0.2 (negatives), are pulled towards their own kind
+             and pushed from the other.
+    Lreg   = the Bernoulli KL to the teacher's soft output again: a consistency regulariser of the
+             same scale as Lseg, so that rho = 0.3 neither swamps nor vanishes.
+
+Unlike the authors' code, every term here is a real function of the inputs with a gradient to the
+student (their KL and contrastive terms took a softmax over one channel and were constant).
+The projections and the contrastive head exist only in training; the deployed model is the student.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .losses import bce_dice_loss
+
+TERMS = ("seg", "mimic", "kl", "cont", "reg")
+
+
+@dataclass
+class DistillSettings:
+    stage1_fraction: float = 0.5
+    imitation: bool = True  # False: ablation MicroAUNet-2
+    preference: bool = True  # False: ablation MicroAUNet-3
+    temperature: float = 1.0
+    level_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0, 1.0)
+    pos_threshold: float = 0.8
+    neg_threshold: float = 0.2
+    rho: float = 0.3
+    contrast_temperature: float = 0.1
+    pixels_per_class: int = 256
+    embed_dim: int = 16
+
+
+def bernoulli_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """Mean over pixels of KL(Bern(sigmoid(t/T)) || Bern(sigmoid(s/T))), times T^2."""
+    t, s = teacher_logits / temperature, student_logits / temperature
+    p_t = torch.sigmoid(t)
+    kl = p_t * (F.logsigmoid(t) - F.logsigmoid(s)) + (1 - p_t) * (F.logsigmoid(-t) - F.logsigmoid(-s))
+    return kl.mean() * temperature**2
+
+
+def feature_mimicry(student_skips: list[torch.Tensor], teacher_skips: list[torch.Tensor],
+                    projections: nn.ModuleList, weights: tuple[float, ...]) -> torch.Tensor:
+    return sum(w * F.mse_loss(p(s), t) for w, p, s, t in zip(weights, projections, student_skips, teacher_skips))
+
+
+def pixel_contrast(embedding: torch.Tensor, teacher_prob: torch.Tensor, settings: DistillSettings) -> torch.Tensor:
+    """Supervised contrastive loss over up to ``pixels_per_class`` confident pixels of each class.
+
+    embedding: (B, D, h, w) projected student features; teacher_prob: (B, 1, H, W).
+    Returns a zero that still carries a gradient when a batch lacks one of the classes.
+    """
+    prob = F.interpolate(teacher_prob, size=embedding.shape[2:], mode="bilinear", align_corners=False).flatten()
+    feats = F.normalize(embedding.permute(0, 2, 3, 1).reshape(-1, embedding.shape[1]), dim=1)
+    pos = torch.nonzero(prob >= settings.pos_threshold).flatten()
+    neg = torch.nonzero(prob <= settings.neg_threshold).flatten()
+    if len(pos) == 0 or len(neg) == 0:
+        return embedding.sum() * 0.0
+    k = settings.pixels_per_class
+    pos = pos[torch.randperm(len(pos), device=pos.device)[:k]]
+    neg = neg[torch.randperm(len(neg), device=neg.device)[:k]]
+    z = torch.cat([feats[pos], feats[neg]])
+    labels = torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))]).to(z.device)
+    sim = z @ z.T / settings.contrast_temperature
+    self_mask = torch.eye(len(z), dtype=torch.bool, device=z.device)
+    sim = sim.masked_fill(self_mask, float("-inf"))
+    log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
+    same = (labels[:, None] == labels[None, :]) & ~self_mask
+    return -(log_prob.masked_fill(~same, 0.0).sum(1) / same.sum(1).clamp(min=1)).mean()
+
+
+def imitation_weight(progress: float, stage1_fraction: float) -> float:
+    """w of eq. 6: a cosine ramp from 0 at the start to 1 at the end of stage 1."""
+    x = min(max(progress / stage1_fraction, 0.0), 1.0)
+    return 0.5 * (1 - math.cos(math.pi * x))
+
+
+class DistillationObjective(nn.Module):
+    """The loss of both stages; holds the teacher (frozen) and the training-only heads."""
+
+    def __init__(self, teacher: nn.Module, student_widths: tuple[int, ...], settings: DistillSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.teacher = teacher.eval().requires_grad_(False)
+        teacher_widths = teacher.widths
+        self.projections = nn.ModuleList(
+            nn.Conv2d(cs, ct, 1) for cs, ct in zip(student_widths[:5], teacher_widths[:5])
+        )
+        self.embed = nn.Sequential(
+            nn.Conv2d(student_widths[0], settings.embed_dim, 1), nn.ReLU(), nn.Conv2d(settings.embed_dim, settings.embed_dim, 1)
+        )
+
+    def train(self, mode: bool = True) -> DistillationObjective:
+        super().train(mode)
+        self.teacher.eval()  # the teacher's BatchNorm/GroupNorm statistics stay frozen
+        return self
+
+    def terms(self, model: nn.Module, images: torch.Tensor, masks: torch.Tensor, progress: float
+              ) -> tuple[dict[str, torch.Tensor], float]:
+        """Each term of the current stage (switched-off terms are absent) and the weight w."""
+        s = self.settings
+        out = model(images, return_features=True)
+        with torch.no_grad():
+            teacher = self.teacher(images, return_features=True)
+        terms = {"seg": bce_dice_loss(out.logits, masks)}
+        w = imitation_weight(progress, s.stage1_fraction)
+        if progress < s.stage1_fraction:
+            if s.imitation:
+                terms["mimic"] = (1 - w) * feature_mimicry(out.skips, teacher.skips, self.projections, s.level_weights)
+                terms["kl"] = w * bernoulli_kl(teacher.logits, out.logits, s.temperature)
+        elif s.preference:
+            teacher_prob = torch.sigmoid(teacher.logits)
+            terms["cont"] = pixel_contrast(self.embed(out.decoder), teacher_prob, s)
+            terms["reg"] = s.rho * bernoulli_kl(teacher.logits, out.logits, s.temperature)
+        return terms, w
+
+    def forward(self, model: nn.Module, images: torch.Tensor, masks: torch.Tensor, progress: float
+                ) -> tuple[torch.Tensor, dict[str, float]]:
+        terms, w = self.terms(model, images, masks, progress)
+        parts = {name: terms[name].item() if name in terms else 0.0 for name in TERMS}
+        return sum(terms.values()), parts | {"w": w}

@@ -1,0 +1,240 @@
+"""The training loop shared by supervised training and distillation.
+
+Data are decoded once (see :mod:`microaunet.data.cache`) and kept in memory as uint8; each step
+draws a batch, augments it on the fly, and runs one optimiser step. The weights are tracked by an
+exponential moving average (EMA), which is what is validated, checkpointed and shipped. After every
+epoch a checkpoint is written atomically, so ``resume`` loses at most the epoch in progress.
+
+Distributed training: launched with ``torchrun``, each process takes every WORLD_SIZE-th sample
+of the shared shuffled order and DistributedDataParallel averages the gradients.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from tqdm import tqdm
+
+from .checkpoint import atomic_save, save_weights
+from .data import SampleArrays, TrainingData, load_training_data
+from .data.augment import augment, to_model_input
+from .losses import bce_dice_loss
+from .models import build_model, count_parameters
+
+
+@dataclass
+class TrainConfig:
+    model: str = "microaunet"
+    data: str = ""
+    split: str = "paper"
+    out: str = "runs/train"
+    size: int = 256
+    batch_size: int = 8
+    epochs: int = 300
+    lr: float = 1e-3
+    min_lr: float = 1e-5
+    weight_decay: float = 1e-2
+    seed: int = 42
+    split_seed: int = 42
+    val_fraction: float = 0.1
+    ema_decay: float = 0.999
+    threads: int = 0
+    device: str = "cpu"
+    cache_dir: str | None = None
+    skip_bad: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class SupervisedObjective(nn.Module):
+    """Lseg = BCE + Dice on the model's logits."""
+
+    def forward(self, model: nn.Module, images: torch.Tensor, masks: torch.Tensor, progress: float
+                ) -> tuple[torch.Tensor, dict[str, float]]:
+        loss = bce_dice_loss(model(images), masks)
+        return loss, {"seg": loss.item()}
+
+
+def _distributed() -> tuple[int, int]:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _batches(arrays: SampleArrays, batch_size: int, device: torch.device):
+    for start in range(0, len(arrays.ids), batch_size):
+        images = torch.from_numpy(arrays.images[start:start + batch_size])
+        masks = torch.from_numpy(arrays.masks[start:start + batch_size])
+        yield to_model_input(images).to(device).contiguous(memory_format=torch.channels_last), masks.to(device)
+
+
+@torch.no_grad()
+def validate(model: nn.Module, arrays: SampleArrays, device: torch.device, batch_size: int = 16) -> dict[str, float]:
+    """Per-image mean Dice and IoU at the training size, threshold 0.5 (a quick model-selection signal)."""
+    model.eval()
+    dice, iou = [], []
+    for images, masks in _batches(arrays, batch_size, device):
+        pred = model(images)[:, 0] > 0
+        gt = masks.bool()
+        inter = (pred & gt).flatten(1).sum(1).double()
+        union = (pred | gt).flatten(1).sum(1).double()
+        total = pred.flatten(1).sum(1).double() + gt.flatten(1).sum(1).double()
+        dice.append(torch.where(total > 0, 2 * inter / total.clamp(min=1), 1.0))
+        iou.append(torch.where(union > 0, inter / union.clamp(min=1), 1.0))
+    return {"val_dice": torch.cat(dice).mean().item(), "val_iou": torch.cat(iou).mean().item()}
+
+
+class Trainer:
+    """Owns the model, its EMA, the optimiser and the run folder; ``fit`` runs the epochs."""
+
+    def __init__(self, config: TrainConfig, objective: nn.Module | None = None,
+                 data: TrainingData | None = None) -> None:
+        self.config = config
+        self.rank, self.world = _distributed()
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        self.device = torch.device(config.device)
+        self.out = Path(config.out)
+        self.data = data or load_training_data(
+            config.data, config.split, config.size, config.val_fraction, config.split_seed,
+            config.cache_dir, config.skip_bad,
+        )
+        torch.manual_seed(config.seed)
+        self.model = build_model(config.model, seed=config.seed).to(self.device, memory_format=torch.channels_last)
+        self.objective = (objective or SupervisedObjective()).to(self.device)
+        self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+        self.train_model = self.model
+        if self.world > 1:
+            self.train_model = nn.parallel.DistributedDataParallel(self.model)
+        trainable = [p for p in self.objective.parameters() if p.requires_grad]  # not a frozen teacher
+        params = list(self.model.parameters()) + trainable
+        self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, config.epochs, config.min_lr)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.epoch = 0
+        self.best = {"val_dice": -1.0, "epoch": -1}
+        self.elapsed = 0.0
+
+    # checkpointing -------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "format": 1,
+            "model_name": self.config.model,
+            "config": asdict(self.config),
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "ema": self.ema.module.state_dict(),
+            "ema_updates": self.ema.n_averaged.item(),
+            "objective": self.objective.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "best": self.best,
+            "elapsed_s": self.elapsed,
+            "split": {"definition": self.config.split, "train": self.data.train.ids,
+                      "val": self.data.val.ids if self.data.val else []},
+            "parameters": count_parameters(self.model),
+        }
+
+    def load_state(self, ckpt: dict[str, Any]) -> None:
+        if ckpt["model_name"] != self.config.model:
+            raise ValueError(f"checkpoint is of model {ckpt['model_name']}, not {self.config.model}")
+        self.model.load_state_dict(ckpt["model"])
+        self.ema.module.load_state_dict(ckpt["ema"])
+        self.ema.n_averaged.fill_(ckpt["ema_updates"])
+        self.objective.load_state_dict(ckpt["objective"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.generator.set_state(ckpt["generator"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        self.epoch, self.best, self.elapsed = ckpt["epoch"], ckpt["best"], ckpt["elapsed_s"]
+
+    def resume(self) -> bool:
+        path = self.out / "last.pt"
+        if not path.is_file():
+            return False
+        self.load_state(torch.load(path, map_location=self.device, weights_only=False))
+        return True
+
+    # training ------------------------------------------------------------------------------
+    def train_epoch(self) -> dict[str, float]:
+        cfg, train = self.config, self.data.train
+        self.train_model.train()
+        order = torch.randperm(len(train.ids), generator=self.generator)[self.rank::self.world]
+        n_steps = max(1, len(order) // cfg.batch_size)  # drop the ragged tail: BatchNorm needs > 1 sample
+        sums: dict[str, float] = {}
+        bar = tqdm(range(n_steps), desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False,
+                   disable=None if self.rank == 0 else True)
+        for step in bar:
+            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size].numpy()
+            images = to_model_input(torch.from_numpy(train.images[idx]))
+            masks = torch.from_numpy(train.masks[idx]).unsqueeze(1).float()
+            images, masks = augment(images, masks, self.generator)
+            images = images.to(self.device).contiguous(memory_format=torch.channels_last)
+            progress = (self.epoch + step / n_steps) / cfg.epochs
+            loss, parts = self.objective(self.train_model, images, masks.to(self.device), progress)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.ema.update_parameters(self.model)
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        return {f"loss_{k}": v / n_steps for k, v in sums.items()} | {"images": n_steps * cfg.batch_size}
+
+    def fit(self, resume: bool = False, max_epochs: int | None = None) -> dict[str, Any]:
+        """Train until ``config.epochs`` (or ``max_epochs`` more epochs, for a budgeted session)."""
+        cfg = self.config
+        if resume and self.resume() and self.rank == 0:
+            print(f"resumed {self.out / 'last.pt'} after epoch {self.epoch}", flush=True)
+        if self.rank == 0:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+        stop = cfg.epochs if max_epochs is None else min(cfg.epochs, self.epoch + max_epochs)
+        while self.epoch < stop:
+            t0 = time.perf_counter()
+            row = {"epoch": self.epoch + 1, "lr": self.optimizer.param_groups[0]["lr"]}
+            row |= self.train_epoch()
+            self.scheduler.step()
+            self.epoch += 1
+            seconds = time.perf_counter() - t0
+            self.elapsed += seconds
+            if self.rank != 0:
+                continue
+            if self.data.val is not None:
+                row |= validate(self.ema.module, self.data.val, self.device)
+            row |= {"seconds": round(seconds, 2), "images_per_s": round(row.pop("images") * self.world / seconds, 1)}
+            self._log(row)
+            if row.get("val_dice", -1.0) > self.best["val_dice"]:
+                self.best = {"val_dice": row["val_dice"], "epoch": self.epoch}
+                atomic_save({k: v for k, v in self.state().items() if k not in ("optimizer", "model")},
+                            self.out / "best.pt")
+            atomic_save(self.state(), self.out / "last.pt")
+        if self.rank == 0 and self.epoch >= cfg.epochs:
+            save_weights(self.ema.module, cfg.model, self.out / "final.safetensors",
+                         {"epochs": self.epoch, "config": asdict(cfg)})
+        return {"epoch": self.epoch, "best": self.best, "elapsed_s": round(self.elapsed, 1)}
+
+    def _log(self, row: dict[str, Any]) -> None:
+        path = self.out / "log.csv"
+        new = not path.is_file()
+        with path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        shown = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items())
+        print(shown, flush=True)
