@@ -174,7 +174,9 @@ class Trainer:
         cfg, train = self.config, self.data.train
         self.train_model.train()
         order = torch.randperm(len(train.ids), generator=self.generator)[self.rank::self.world]
-        n_steps = max(1, len(order) // cfg.batch_size)  # drop the ragged tail: BatchNorm needs > 1 sample
+        # every rank takes the same number of full batches (collectives must match); the ragged tail
+        # is dropped, as BatchNorm needs more than one sample
+        n_steps = max(1, len(train.ids) // (cfg.batch_size * self.world))
         sums: dict[str, float] = {}
         bar = tqdm(range(n_steps), desc=f"epoch {self.epoch + 1}/{cfg.epochs}", leave=False,
                    disable=None if self.rank == 0 else True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -46,17 +47,19 @@ def _inspect(sample: Sample) -> dict[str, Any]:
 def check_dataset(root: str | Path, threads: int = 2) -> dict[str, Any]:
     """Decode every pair; ``usable`` is true when pairs were found and nothing is in error."""
     try:
-        dataset = find_pairs(root, skip_bad=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # every problem goes into the report instead
+            dataset = find_pairs(root, skip_bad=True)
     except DataError as e:
         return {"root": str(root), "usable": False, "pairs": 0, "usable_pairs": 0, "errors": [str(e)], "warnings": []}
     errors = [p for p in dataset.problems if not p.endswith(", ignored")]
-    warnings = [p for p in dataset.problems if p.endswith(", ignored")]
+    notes = [p for p in dataset.problems if p.endswith(", ignored")]
     with ThreadPoolExecutor(max_workers=threads) as pool:
         rows = list(pool.map(_inspect, dataset.samples))
     good = [r for r in rows if not r["errors"]]
     for r in rows:
         errors += r["errors"]
-        warnings += r["warnings"]
+        notes += r["warnings"]
     sizes = Counter(r["size"] for r in good)
     fg = np.array([r["foreground"] for r in good]) if good else np.zeros(1)
     report = {
@@ -80,7 +83,7 @@ def check_dataset(root: str | Path, threads: int = 2) -> dict[str, Any]:
             "mean_noisy_pixel_fraction": float(np.mean([r["noisy"] for r in good])) if good else 0.0,
         },
         "errors": errors,
-        "warnings": warnings,
+        "warnings": notes,
     }
     report["usable"] = bool(good) and not errors
     return report

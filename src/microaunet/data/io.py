@@ -17,8 +17,8 @@ class DataError(Exception):
 
 def _open(path: Path) -> Image.Image:
     try:
-        img = Image.open(path)
-        img.load()  # decode now: truncated or corrupt files fail here, not later in training
+        with Image.open(path) as img:
+            img.load()  # decode now: truncated or corrupt files fail here, not later in training
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except UnidentifiedImageError:

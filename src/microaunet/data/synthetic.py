@@ -58,7 +58,7 @@ def synthetic_pair(rng: np.random.Generator, size: int = 256) -> tuple[np.ndarra
     highlights = np.zeros((size, size), np.float32)
     for _ in range(rng.integers(2, 9)):
         centre = tuple(int(v) for v in rng.uniform(0, size, 2))
-        axes = tuple(int(v) for v in rng.uniform(1, size / 40, 2))
+        axes = tuple(int(v) for v in rng.uniform(1, max(2.0, size / 40), 2))
         cv2.ellipse(highlights, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
     highlights = cv2.GaussianBlur(highlights, (0, 0), 0.8)
     image = image * (1 - highlights[..., None]) + 255 * highlights[..., None]

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from microaunet.cli import COMMANDS, main
+
+
+@pytest.mark.parametrize("argv", [[], *[[name] for name in COMMANDS], ["data", "check"], ["data", "download"]])
+def test_help_everywhere(argv: list[str], capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--help"])
+    assert done.value.code == 0 and "usage: microaunet" in capsys.readouterr().out
+
+
+def test_console_script_is_installed() -> None:
+    out = subprocess.run([sys.executable, "-m", "microaunet.cli", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "evaluate" in out.stdout
+
+
+def test_bad_inputs_give_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'missing'}: not a folder"
+    assert main(["evaluate", "--ckpt", str(tmp_path / "none.pt"), "--data", str(tmp_path)]) == 2
+    assert "none.pt: no such checkpoint" in capsys.readouterr().err
+    (tmp_path / "junk.pt").write_text("not a checkpoint")
+    assert main(["evaluate", "--ckpt", str(tmp_path / "junk.pt"), "--data", str(tmp_path)]) == 2
+    assert "junk.pt: not a readable checkpoint" in capsys.readouterr().err
+
+
+def test_complexity_json(capsys: pytest.CaptureFixture) -> None:
+    assert main(["complexity", "--models", "microaunet", "malunet", "--json"]) == 0
+    rows = {r["model"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["microaunet"]["params"] == 24_881 and rows["malunet"]["params"] == 177_943
+    assert rows["microaunet"]["gmacs_vs_paper"].startswith("-")  # the paper's 0.148 is flagged
+    assert rows["malunet"]["gmacs_vs_paper"] == "ok"
+
+
+def test_train_then_evaluate_end_to_end(synthetic_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(synthetic_dir), "--split", "random", "--size", "64", "--epochs", "1",
+                 "--batch-size", "4", "--threads", "1", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--ckpt", str(run / "last.pt"), "--data", str(synthetic_dir), "--size", "64",
+                 "--json", "--out", str(tmp_path / "eval.json")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["split_definition"] == "random" and result["images"] == 5  # read from the checkpoint
+    for family in ("at_64", "at_original"):
+        assert {"per_image", "pooled"} <= result[family].keys()
+        assert 0 <= result[family]["per_image"]["dice"] <= 1
+    assert len(json.loads((tmp_path / "eval.json").read_text())["per_image_rows"]) == 5

@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from microaunet.cli import main
+from microaunet.data import DataError, find_pairs, load_training_data, read_image, read_mask
+from microaunet.data.augment import augment
+from microaunet.data.cache import load_samples
+from microaunet.data.check import check_dataset
+from microaunet.data.splits import packaged_split, resolve_split, train_val_ids
+
+from conftest import real_dataset
+
+
+def write_pair(root: Path, stem: str, size=(64, 48), image_ext=".jpg", mask_ext=".png",
+               dirs=("images", "masks")) -> None:
+    (root / dirs[0]).mkdir(parents=True, exist_ok=True)
+    (root / dirs[1]).mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(abs(hash(stem)) % 2**32)
+    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(root / dirs[0] / f"{stem}{image_ext}")
+    mask = np.zeros((size[1], size[0]), np.uint8)
+    mask[5:20, 5:30] = 255
+    Image.fromarray(mask).save(root / dirs[1] / f"{stem}{mask_ext}")
+
+
+def test_pairs_by_stem_not_listing_order(tmp_path: Path) -> None:
+    for stem in ("b", "a", "c"):
+        write_pair(tmp_path, stem)
+    ds = find_pairs(tmp_path)
+    assert [(s.id, s.image.stem, s.mask.stem) for s in ds.samples] == [(x, x, x) for x in "abc"]
+
+
+def test_unmatched_files_are_listed(tmp_path: Path) -> None:
+    write_pair(tmp_path, "a")
+    write_pair(tmp_path, "b")
+    (tmp_path / "masks" / "b.png").unlink()
+    shutil.copy(tmp_path / "masks" / "a.png", tmp_path / "masks" / "orphan.png")
+    with pytest.raises(DataError) as err:
+        find_pairs(tmp_path)
+    assert "b.jpg: no mask" in str(err.value) and "orphan.png: no image" in str(err.value)
+    with pytest.warns(UserWarning, match="no mask"):
+        assert find_pairs(tmp_path, skip_bad=True).ids == ["a"]
+
+
+def test_cvc_layouts_and_sequences(tmp_path: Path) -> None:
+    for stem in ("1", "2", "3"):
+        write_pair(tmp_path / "TIF", stem, image_ext=".tif", mask_ext=".tif", dirs=("Original", "Ground Truth"))
+    (tmp_path / "metadata.csv").write_text("frame_id,sequence_id\n1,1\n2,1\n3,2\n")
+    ds = find_pairs(tmp_path)
+    assert ds.image_dir.name == "Original" and ds.has_sequences
+    assert [s.sequence for s in ds.samples] == ["1", "1", "2"]
+    assert read_image(ds.samples[0].image).shape == (48, 64, 3)
+
+
+def test_no_layout_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no dataset layout"):
+        find_pairs(tmp_path)
+
+
+def test_image_conversions(tmp_path: Path) -> None:
+    Image.fromarray(np.full((4, 4), 200, np.uint8)).save(tmp_path / "gray.png")
+    Image.fromarray(np.full((4, 4, 4), 90, np.uint8), "RGBA").save(tmp_path / "rgba.png")
+    assert read_image(tmp_path / "gray.png").shape == (4, 4, 3)
+    assert read_image(tmp_path / "rgba.png").shape == (4, 4, 3)
+    noisy = np.array([[0, 20, 127], [128, 200, 255]], np.uint8)
+    Image.fromarray(noisy).save(tmp_path / "m.png")
+    assert read_mask(tmp_path / "m.png").tolist() == [[False, False, False], [True, True, True]]
+
+
+def bad_folder(tmp_path: Path) -> Path:
+    for stem in ("good1", "good2", "nomask", "corrupt", "othersize"):
+        write_pair(tmp_path, stem)
+    (tmp_path / "masks" / "nomask.png").unlink()
+    data = (tmp_path / "images" / "corrupt.jpg").read_bytes()
+    (tmp_path / "images" / "corrupt.jpg").write_bytes(data[: len(data) // 3])
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "masks" / "othersize.png")
+    return tmp_path
+
+
+def test_check_names_every_bad_file(tmp_path: Path) -> None:
+    report = check_dataset(bad_folder(tmp_path))
+    assert not report["usable"] and report["pairs"] == 4 and report["usable_pairs"] == 2
+    text = "\n".join(report["errors"])
+    assert "nomask.jpg: no mask" in text
+    assert "corrupt.jpg: cannot decode image" in text
+    assert "othersize.png: mask is 10x10 but its image is 64x48" in text
+
+
+def test_check_cli_exit_codes(tmp_path: Path, synthetic_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["data", "check", str(synthetic_dir)]) == 0
+    assert "pairs found: 24, usable: 24" in capsys.readouterr().out
+    assert main(["data", "check", str(bad_folder(tmp_path)), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["usable_pairs"] == 2
+
+
+def test_training_refuses_bad_pairs_unless_skipped(tmp_path: Path) -> None:
+    root = bad_folder(tmp_path)
+    (root / "images" / "nomask.jpg").unlink()
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": ["good1", "good2", "corrupt", "othersize"], "test": []}))
+    with pytest.raises(DataError, match="corrupt.jpg"):
+        load_training_data(root, str(split), size=32, val_fraction=0)
+    with pytest.warns(UserWarning, match="skipped pair"):
+        data = load_training_data(root, str(split), size=32, val_fraction=0, skip_bad=True)
+    assert data.train.ids == ["good1", "good2"]
+
+
+def test_cache_reuses_and_invalidates(tmp_path: Path, synthetic_dir: Path) -> None:
+    root = tmp_path / "ds"
+    shutil.copytree(synthetic_dir, root)
+    samples = find_pairs(root).samples[:4]
+    first = load_samples(samples, 32, tmp_path / "c")
+    assert len(list((tmp_path / "c").glob("*.npz"))) == 1
+    again = load_samples(samples, 32, tmp_path / "c")
+    assert np.array_equal(first.images, again.images)
+    load_samples(samples, 64, tmp_path / "c")
+    assert len(list((tmp_path / "c").glob("*.npz"))) == 2  # another size, another entry
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(samples[0].image)
+    os.utime(samples[0].image, ns=(time.time_ns(), time.time_ns() + 10**9))
+    changed = load_samples(samples, 32, tmp_path / "c")
+    assert changed.images[0].max() == 0 and not np.array_equal(changed.images, first.images)
+
+
+def test_resized_masks_stay_binary(synthetic_dir: Path) -> None:
+    arrays = load_samples(find_pairs(synthetic_dir).samples[:3], 32)
+    assert set(np.unique(arrays.masks)) <= {0, 1} and arrays.images.dtype == np.uint8
+
+
+def test_augmentation_moves_image_and_mask_together() -> None:
+    g = torch.Generator().manual_seed(0)
+    masks = torch.zeros(16, 1, 32, 32)
+    masks[:, :, 4:12, 6:20] = 1
+    images = masks.repeat(1, 3, 1, 1)
+    out_images, out_masks = augment(images, masks, g, p_rotate=1.0)
+    assert set(out_masks.unique().tolist()) <= {0.0, 1.0}
+    agree = ((out_images[:, :1] > 0.5) == (out_masks > 0.5)).float().mean()
+    assert agree > 0.99
+    angles_differ = len({tuple(m.flatten().nonzero().flatten()[:5].tolist()) for m in out_masks}) > 4
+    assert angles_differ  # every sample draws its own geometry
+
+
+def test_splits(synthetic_dir: Path, tmp_path: Path) -> None:
+    ds = find_pairs(synthetic_dir)
+    random_split = resolve_split("random", ds)
+    assert set(random_split["train"]).isdisjoint(random_split["test"]) and len(random_split["test"]) == 5
+    train, val = train_val_ids(random_split, ds, 0.25)
+    assert set(train).isdisjoint(val) and set(train) | set(val) == set(random_split["train"])
+    assert resolve_split("all", ds)["test"] == ds.ids
+    with pytest.raises(DataError, match="'paper' split"):
+        resolve_split("paper", ds)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"train": ["synth_0000"], "test": ["synth_0000"]}))
+    with pytest.raises(DataError, match="both train and test"):
+        resolve_split(str(bad), ds)
+
+
+def test_packaged_paper_splits() -> None:
+    kvasir, cvc = packaged_split("kvasir-seg_microaunet"), packaged_split("cvc-clinicdb_microaunet")
+    assert (len(kvasir["train"]), len(kvasir["test"])) == (800, 200)
+    assert (len(cvc["train"]), len(cvc["test"])) == (489, 123)
+    for split in (kvasir, cvc):
+        assert set(split["train"]).isdisjoint(split["test"])
+
+
+@pytest.mark.parametrize("parts,pairs", [(("Kvasir-SEG",), 1000), (("CVC-ClinicDB", "PNG"), 612)])
+def test_real_datasets_check(parts: tuple[str, ...], pairs: int) -> None:
+    report = check_dataset(real_dataset(*parts))
+    assert report["usable"] and report["usable_pairs"] == pairs and not report["errors"]
+
+
+def test_real_paper_and_sequence_splits() -> None:
+    kvasir = find_pairs(real_dataset("Kvasir-SEG"))
+    assert resolve_split("paper", kvasir) == packaged_split("kvasir-seg_microaunet")
+    cvc = find_pairs(real_dataset("CVC-ClinicDB", "PNG"))
+    assert resolve_split("paper", cvc) == packaged_split("cvc-clinicdb_microaunet")
+    seq = resolve_split("sequence", cvc)
+    seq_of = {s.id: s.sequence for s in cvc.samples}
+    train_seqs, test_seqs = {seq_of[i] for i in seq["train"]}, {seq_of[i] for i in seq["test"]}
+    assert train_seqs.isdisjoint(test_seqs) and 0.18 < len(seq["test"]) / 612 < 0.35
+    train, val = train_val_ids(seq, cvc, 0.1)
+    assert {seq_of[i] for i in train}.isdisjoint({seq_of[i] for i in val})

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from microaunet.checkpoint import load_model
+from microaunet.data import io as data_io
+from microaunet.train import TrainConfig, Trainer
+
+
+def config(data: Path, out: Path, **kw) -> TrainConfig:
+    base = dict(model="microaunet", data=str(data), split="random", out=str(out), size=64, batch_size=4,
+                epochs=2, val_fraction=0.2, threads=1)
+    return TrainConfig(**(base | kw))
+
+
+def test_trains_logs_and_saves(synthetic_dir: Path, tmp_path: Path) -> None:
+    result = Trainer(config(synthetic_dir, tmp_path / "run")).fit()
+    assert result["epoch"] == 2
+    log = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert log[0].startswith("epoch,lr,loss_seg") and len(log) == 3 and "val_dice" in log[0]
+    for name in ("last.pt", "best.pt", "final.safetensors", "config.json"):
+        assert (tmp_path / "run" / name).is_file()
+    model, info = load_model(tmp_path / "run" / "final.safetensors")
+    assert info["model"] == "microaunet" and info["epochs"] == 2
+    ema, _ = load_model(tmp_path / "run" / "last.pt")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), ema.state_dict().values()))
+
+
+def test_resume_after_a_kill_continues_the_same_run(synthetic_dir: Path, tmp_path: Path) -> None:
+    straight = Trainer(config(synthetic_dir, tmp_path / "a", epochs=3))
+    straight.fit()
+    interrupted = Trainer(config(synthetic_dir, tmp_path / "b", epochs=3))
+    interrupted.fit(max_epochs=1)  # the process dies here, after the epoch-1 checkpoint
+    resumed = Trainer(config(synthetic_dir, tmp_path / "b", epochs=3))
+    assert resumed.fit(resume=True)["epoch"] == 3
+    for a, b in zip(straight.ema.module.state_dict().values(), resumed.ema.module.state_dict().values()):
+        assert torch.equal(a, b)
+    rows_a = (tmp_path / "a" / "log.csv").read_text().splitlines()
+    rows_b = (tmp_path / "b" / "log.csv").read_text().splitlines()
+    strip = lambda rows: [r.rsplit(",", 2)[0] for r in rows]  # drop the timing columns
+    assert strip(rows_a) == strip(rows_b)
+
+
+def test_training_never_reads_the_test_split(synthetic_dir: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    split = {"train": [f"synth_{i:04d}" for i in range(12)], "test": [f"synth_{i:04d}" for i in range(12, 24)]}
+    (tmp_path / "split.json").write_text(json.dumps(split))
+    opened: list[str] = []
+    real_open = data_io._open
+    monkeypatch.setattr(data_io, "_open", lambda path: opened.append(Path(path).stem) or real_open(path))
+    Trainer(config(synthetic_dir, tmp_path / "run", split=str(tmp_path / "split.json"), epochs=1)).fit()
+    assert opened and set(opened) <= set(split["train"])
