@@ -2,6 +2,8 @@
 
 from .checkpoint import load_model
 from .models import MODELS, build_model, count_parameters, list_models
+from .pretrained import list_pretrained, load_pretrained
 
 __version__ = "0.1.0"
-__all__ = ["MODELS", "build_model", "count_parameters", "list_models", "load_model", "__version__"]
+__all__ = ["MODELS", "build_model", "count_parameters", "list_models", "list_pretrained", "load_model",
+           "load_pretrained", "__version__"]

@@ -237,6 +237,88 @@ def run_demo_command(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("bench", "benchmarks: decode cache (data) and training-step speed (train)")
+def bench_parser(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="bench_command", required=True)
+    for name, help_text in (("data", "decode-every-epoch against the decode cache"),
+                            ("train", "teacher and distillation steps: plain eager loop against this pipeline")):
+        b = sub.add_parser(name, help=help_text)
+        b.add_argument("--data", type=Path, required=True, help="a dataset folder, e.g. Kvasir-SEG")
+        b.add_argument("--size", type=int, default=256)
+        b.add_argument("--threads", type=int, default=0)
+        b.add_argument("--json", action="store_true")
+        b.set_defaults(run=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from .bench import bench_data, bench_train
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = (bench_data if args.bench_command == "data" else bench_train)(args.data, size=args.size)
+    emit(result, args.json, lambda r: "\n".join(f"{k}: {v}" for k, v in r.items()))
+    return 0
+
+
+def add_weights_args(p: argparse.ArgumentParser) -> None:
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--ckpt", type=Path, help="a checkpoint (.pt) or weights file (.safetensors)")
+    source.add_argument("--pretrained", default="microaunet-kvasir", help="shipped weights (default: microaunet-kvasir)")
+    p.add_argument("--size", type=int, default=256, help="model input size (divisible by 32)")
+
+
+@command("export", "ONNX export (sigmoid included, dynamic batch and size) with a parity check against PyTorch")
+def export_parser(p: argparse.ArgumentParser) -> None:
+    add_weights_args(p)
+    p.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    import torch
+
+    from .checkpoint import load_model
+    from .export import export_onnx, parity
+    from .inference import resolve_weights
+
+    model, info = load_model(resolve_weights(args.ckpt or args.pretrained))
+    path = export_onnx(model, args.output, args.size)
+    x = torch.randn(2, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
+    result = {"model": info["model"], "onnx": str(path), "max_abs_diff_probability": parity(model, path, x)}
+    emit(result, args.json, lambda r: f"wrote {r['onnx']} ({r['model']}); parity with PyTorch: "
+                                      f"max |p_onnx - p_torch| = {r['max_abs_diff_probability']:.2e}")
+    return 0
+
+
+@command("predict", "segment an image, a folder of images or a video (mp4, avi): masks and overlays")
+def predict_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", type=Path, help="an image, a folder of images, or a video file")
+    p.add_argument("-o", "--out", type=Path, default=Path("predictions"))
+    add_weights_args(p)
+    p.add_argument("--backend", choices=["onnx", "torch"], default="onnx",
+                   help="ONNX Runtime on the CPU (default) or PyTorch")
+    p.add_argument("--device", default="cpu", help="with --backend torch: cpu or cuda")
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--save-masks", action="store_true", help="for a video, also write one mask PNG per frame")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run_predict)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from .inference import Segmenter
+    from .predict import predict_path
+
+    segmenter = Segmenter(args.ckpt or args.pretrained, size=args.size, threshold=args.threshold,
+                          backend=args.backend, device=args.device, threads=args.threads)
+    result = predict_path(segmenter, args.input, args.out, args.save_masks)
+    emit(result, args.json, lambda r: "\n".join(f"{k}: {v}" for k, v in r.items() if v not in (None, [])))
+    return 0
+
+
 # -- entry point ---------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(

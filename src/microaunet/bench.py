@@ -1,0 +1,109 @@
+"""Benchmarks (not tests): what the decode cache and the training pipeline buy on this machine.
+
+``bench data``  — one epoch's worth of samples decoded from JPEG/PNG and resized, against the same
+                  samples loaded from the decode cache.
+``bench train`` — images per second of a teacher (MALUNet) training step and of a distillation step,
+                  for a plain eager PyTorch loop (decode every image from disk at every step,
+                  NCHW float32) and for this package's pipeline (cached uint8 samples, batch
+                  augmentation, channels-last), measured side by side in one run.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .data import find_pairs, read_image, read_mask
+from .data.augment import augment, to_model_input
+from .data.cache import decode_samples, load_samples, resize_image, resize_mask
+from .distill import DistillationObjective, DistillSettings
+from .losses import bce_dice_loss
+from .models import build_model
+
+
+def machine() -> dict[str, Any]:
+    return {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version()}
+
+
+def bench_data(data: str | Path, size: int = 256, limit: int = 200) -> dict[str, Any]:
+    samples = find_pairs(data).samples[:limit]
+    t0 = time.perf_counter()
+    decode_samples(samples, size, threads=1)
+    decode_s = time.perf_counter() - t0
+    load_samples(samples, size)  # fills the cache if needed
+    t0 = time.perf_counter()
+    load_samples(samples, size)
+    cached_s = time.perf_counter() - t0
+    return {"samples": len(samples), "size": size, "decode_s": round(decode_s, 3), "cached_s": round(cached_s, 3),
+            "speedup": round(decode_s / cached_s, 1), "machine": machine()}
+
+
+def _time_steps(step: Callable[[int], None], steps: int, warmup: int) -> float:
+    for i in range(warmup):
+        step(i)
+    t0 = time.perf_counter()
+    for i in range(warmup, warmup + steps):
+        step(i)
+    return time.perf_counter() - t0
+
+
+def bench_train(data: str | Path, size: int = 256, batch_size: int = 8, steps: int = 12, warmup: int = 3) -> dict[str, Any]:
+    samples = find_pairs(data).samples[: batch_size * (steps + warmup)]
+    cached = load_samples(samples, size)
+    generator = torch.Generator().manual_seed(0)
+
+    def eager_batch(i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """What a plain loop does: open, decode and resize every file, every step."""
+        chunk = samples[(i * batch_size) % len(samples):][:batch_size]
+        images = np.stack([resize_image(read_image(s.image), size) for s in chunk])
+        masks = np.stack([resize_mask(read_mask(s.mask), size) for s in chunk])
+        return to_model_input(torch.from_numpy(images)), torch.from_numpy(masks).unsqueeze(1).float()
+
+    def cached_batch(i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randperm(len(cached.ids), generator=generator)[:batch_size].numpy()
+        images = to_model_input(torch.from_numpy(cached.images[idx]))
+        masks = torch.from_numpy(cached.masks[idx]).unsqueeze(1).float()
+        images, masks = augment(images, masks, generator)
+        return images.contiguous(memory_format=torch.channels_last), masks
+
+    def teacher_step(model, optimizer, batch_fn):
+        def step(i: int) -> None:
+            images, masks = batch_fn(i)
+            loss = bce_dice_loss(model(images), masks)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return step
+
+    def distill_step(student, objective, optimizer, batch_fn):
+        def step(i: int) -> None:
+            images, masks = batch_fn(i)
+            loss, _ = objective(student, images, masks, 0.25)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        return step
+
+    results: dict[str, Any] = {"size": size, "batch_size": batch_size, "steps": steps, "machine": machine()}
+    for pipeline, batch_fn, fmt in (("eager_decode_nchw", eager_batch, torch.contiguous_format),
+                                    ("cached_channels_last", cached_batch, torch.channels_last)):
+        teacher = build_model("malunet", seed=0).to(memory_format=fmt)
+        opt = torch.optim.AdamW(teacher.parameters(), 1e-3)
+        seconds = _time_steps(teacher_step(teacher, opt, batch_fn), steps, warmup)
+        results[f"teacher_{pipeline}"] = round(steps * batch_size / seconds, 1)
+        student = build_model("microaunet", seed=0).to(memory_format=fmt)
+        objective = DistillationObjective(build_model("malunet", seed=1).to(memory_format=fmt), student.widths,
+                                          DistillSettings())
+        opt = torch.optim.AdamW(list(student.parameters()) + list(objective.projections.parameters()), 1e-3)
+        seconds = _time_steps(distill_step(student, objective, opt, batch_fn), steps, warmup)
+        results[f"distill_{pipeline}"] = round(steps * batch_size / seconds, 1)
+    for kind in ("teacher", "distill"):
+        results[f"{kind}_speedup"] = round(results[f"{kind}_cached_channels_last"] / results[f"{kind}_eager_decode_nchw"], 2)
+    return results

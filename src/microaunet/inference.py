@@ -1,0 +1,114 @@
+"""The Python inference API: ``Segmenter(...).predict(image)`` -> probability map and mask at the image's size.
+
+Backends: ``onnx`` (ONNX Runtime on the CPU, the default) and ``torch`` (PyTorch, CUDA when asked
+and present). The ONNX graph is exported once per weights file and cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoint import load_model
+from .data.augment import IMAGENET_MEAN, IMAGENET_STD
+from .data.cache import default_cache_dir
+from .data.io import read_image
+from .export import export_onnx
+from .pretrained import pretrained_path
+
+MEAN = np.array(IMAGENET_MEAN, np.float32) * 255
+STD = np.array(IMAGENET_STD, np.float32) * 255
+
+
+@dataclass
+class Prediction:
+    probability: np.ndarray  # (H, W) float32 in [0, 1], at the input image's resolution
+    mask: np.ndarray  # (H, W) bool
+
+
+def as_rgb(image: np.ndarray, source: str = "image") -> np.ndarray:
+    """Accept (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) uint8 arrays; return (H, W, 3) RGB."""
+    if image.dtype != np.uint8:
+        raise ValueError(f"{source}: expected a uint8 array, got {image.dtype}")
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
+        return np.repeat(image.reshape(image.shape[0], image.shape[1], 1), 3, axis=2)
+    if image.ndim == 3 and image.shape[2] in (3, 4):
+        return image[..., :3]
+    raise ValueError(f"{source}: expected an (H, W[, 1|3|4]) image, got shape {image.shape}")
+
+
+def preprocess(images: list[np.ndarray], size: int) -> np.ndarray:
+    """RGB uint8 images -> (B, 3, size, size) float32, normalised as in training."""
+    batch = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images]).astype(np.float32)
+    return np.ascontiguousarray(((batch - MEAN) / STD).transpose(0, 3, 1, 2))
+
+
+def resolve_weights(weights: str | Path) -> Path:
+    """A checkpoint path, or the name of shipped weights."""
+    path = Path(weights)
+    return path if path.suffix in (".pt", ".safetensors") or path.exists() else pretrained_path(str(weights))
+
+
+class Segmenter:
+    def __init__(self, weights: str | Path = "microaunet-kvasir", size: int = 256, threshold: float = 0.5,
+                 backend: str = "onnx", device: str = "cpu", threads: int = 0) -> None:
+        if size % 32:
+            raise ValueError(f"size must be divisible by 32, got {size}")
+        self.weights_path = resolve_weights(weights)
+        self.model, self.info = load_model(self.weights_path)
+        self.size, self.threshold, self.backend = size, threshold, backend
+        if backend == "torch":
+            if device.startswith("cuda") and not torch.cuda.is_available():
+                raise ValueError("device cuda asked for, but PyTorch sees no CUDA device")
+            self.device = torch.device(device)
+            self.model = self.model.to(self.device, memory_format=torch.channels_last)
+            if threads:
+                torch.set_num_threads(threads)
+        elif backend == "onnx":
+            self.session = self._onnx_session(threads)
+        else:
+            raise ValueError(f"backend must be 'onnx' or 'torch', got {backend!r}")
+
+    def _onnx_session(self, threads: int):
+        import onnxruntime as ort
+
+        digest = hashlib.sha256(self.weights_path.read_bytes()).hexdigest()[:16]
+        path = default_cache_dir() / "onnx" / f"{self.info['model']}-{digest}-{self.size}.onnx"
+        if not path.is_file():
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            export_onnx(self.model, tmp, self.size)
+            os.replace(tmp, path)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """(B, 3, S, S) normalised float32 -> (B, S, S) probabilities."""
+        if self.backend == "onnx":
+            return self.session.run(None, {"image": batch})[0][:, 0]
+        with torch.no_grad():
+            x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=torch.channels_last)
+            return torch.sigmoid(self.model(x))[:, 0].float().cpu().numpy()
+
+    def predict_batch(self, images: list[np.ndarray]) -> list[Prediction]:
+        images = [as_rgb(im) for im in images]
+        probs = self.probabilities(preprocess(images, self.size))
+        out = []
+        for image, prob in zip(images, probs):
+            full = cv2.resize(prob, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+            out.append(Prediction(full, full >= self.threshold))
+        return out
+
+    def predict(self, image: np.ndarray | str | Path) -> Prediction:
+        """One image: an RGB array (grayscale and RGBA are converted) or a path to an image file."""
+        array = read_image(image) if isinstance(image, (str, Path)) else image
+        return self.predict_batch([array])[0]

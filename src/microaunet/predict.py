@@ -1,0 +1,155 @@
+"""``microaunet predict``: masks and overlays for an image, a folder of images, or a video.
+
+For videos, decoding, inference and encoding run in three threads joined by bounded queues, so
+the slowest stage sets the pace (OpenCV and ONNX Runtime release the GIL while they work).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from .data.io import IMAGE_EXTENSIONS, DataError, read_image
+from .inference import Segmenter
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
+TINT = np.array([0, 255, 0], np.float32)
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.35) -> np.ndarray:
+    """The RGB image with the mask's region tinted green and its contour drawn, at the image's resolution."""
+    out = image.astype(np.float32)
+    out[mask] = (1 - alpha) * out[mask] + alpha * TINT
+    out = out.astype(np.uint8)
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    thickness = max(1, round(max(image.shape[:2]) / 400))
+    return cv2.drawContours(out, contours, -1, (255, 255, 0), thickness)
+
+
+def _write_rgb(path: Path, image: np.ndarray) -> None:
+    if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+        raise DataError(f"{path}: could not write the file")
+
+
+def predict_images(segmenter: Segmenter, paths: list[Path], out: Path) -> dict[str, Any]:
+    (out / "masks").mkdir(parents=True, exist_ok=True)
+    (out / "overlays").mkdir(parents=True, exist_ok=True)
+    errors, done = [], 0
+    t0 = time.perf_counter()
+    for path in tqdm(paths, desc="predict", unit="img", disable=None):
+        try:
+            image = read_image(path)
+        except DataError as e:
+            errors.append(str(e))
+            continue
+        pred = segmenter.predict(image)
+        cv2.imwrite(str(out / "masks" / f"{path.stem}.png"), pred.mask.astype(np.uint8) * 255)
+        _write_rgb(out / "overlays" / f"{path.stem}.png", overlay(image, pred.mask))
+        done += 1
+    seconds = time.perf_counter() - t0
+    return {"images": done, "errors": errors, "seconds": round(seconds, 3),
+            "images_per_s": round(done / seconds, 1) if seconds else None, "out": str(out)}
+
+
+def predict_video(segmenter: Segmenter, path: Path, out: Path, save_masks: bool = False,
+                  batch_size: int = 4) -> dict[str, Any]:
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise DataError(f"{path}: cannot open the video (unsupported or corrupt file)")
+    ok, first = capture.read()
+    if not ok:
+        raise DataError(f"{path}: the video has no frames")
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    height, width = first.shape[:2]
+    out.mkdir(parents=True, exist_ok=True)
+    video_out = out / f"{path.stem}_overlay.mp4"
+    writer = cv2.VideoWriter(str(video_out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    if not writer.isOpened():
+        raise DataError(f"{video_out}: cannot open a video writer")
+    if save_masks:
+        (out / "masks").mkdir(exist_ok=True)
+    frames: queue.Queue = queue.Queue(maxsize=4 * batch_size)
+    results: queue.Queue = queue.Queue(maxsize=4 * batch_size)
+    failure: list[BaseException] = []
+
+    def read() -> None:
+        frame = first
+        try:
+            while frame is not None:
+                frames.put(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+                ok, frame = capture.read()
+                frame = frame if ok else None
+        finally:
+            frames.put(None)
+
+    def write() -> None:
+        index = 0
+        try:
+            while (item := results.get()) is not None:
+                image, mask = item
+                writer.write(cv2.cvtColor(overlay(image, mask), cv2.COLOR_RGB2BGR))
+                if save_masks:
+                    cv2.imwrite(str(out / "masks" / f"{path.stem}_{index:06d}.png"), mask.astype(np.uint8) * 255)
+                index += 1
+        except BaseException as e:  # report in the main thread
+            failure.append(e)
+
+    threads = [threading.Thread(target=read, daemon=True), threading.Thread(target=write, daemon=True)]
+    for t in threads:
+        t.start()
+    n = 0
+    t0 = time.perf_counter()
+    with tqdm(total=total, desc=path.name, unit="frame", disable=None) as bar:
+        done = False
+        while not done:
+            batch = []
+            while len(batch) < batch_size:
+                frame = frames.get()
+                if frame is None:
+                    done = True
+                    break
+                batch.append(frame)
+            for image, pred in zip(batch, segmenter.predict_batch(batch) if batch else []):
+                results.put((image, pred.mask))
+            n += len(batch)
+            bar.update(len(batch))
+            bar.set_postfix(fps=f"{n / (time.perf_counter() - t0):.1f}")
+    results.put(None)
+    for t in threads:
+        t.join()
+    writer.release()
+    capture.release()
+    seconds = time.perf_counter() - t0
+    if failure:
+        raise DataError(f"{video_out}: writing failed ({failure[0]})")
+    return {"frames": n, "seconds": round(seconds, 3), "fps": round(n / seconds, 1), "size": [width, height],
+            "video": str(video_out), "masks": str(out / "masks") if save_masks else None}
+
+
+def predict_path(segmenter: Segmenter, source: Path, out: Path, save_masks: bool = False) -> dict[str, Any]:
+    """Dispatch on what ``source`` is: a folder of images, one image, or a video."""
+    if source.is_dir():
+        paths = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not paths:
+            raise DataError(f"{source}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder")
+        return predict_images(segmenter, paths, out)
+    if not source.is_file():
+        raise DataError(f"{source}: no such file or folder")
+    suffix = source.suffix.lower()
+    if suffix in VIDEO_EXTENSIONS:
+        return predict_video(segmenter, source, out, save_masks)
+    if suffix in IMAGE_EXTENSIONS:
+        result = predict_images(segmenter, [source], out)
+        if result["errors"]:
+            raise DataError(result["errors"][0])
+        return result
+    raise DataError(f"{source}: unsupported file type '{suffix}' (images: {', '.join(IMAGE_EXTENSIONS)}; "
+                    f"videos: {', '.join(VIDEO_EXTENSIONS)})")
