@@ -24,12 +24,12 @@ DISAGREEMENT = 0.10  # relative difference from the paper's value that gets flag
 
 
 def thop_macs(model: torch.nn.Module, x: torch.Tensor) -> float | None:
-    try:
-        from thop import profile
-    except ImportError:
-        return None
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # thop imports distutils' deprecated Version classes
+        try:
+            from thop import profile
+        except ImportError:
+            return None
         macs, _ = profile(model, inputs=(x,), verbose=False)
     return float(macs)
 
