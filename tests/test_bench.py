@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from microaunet.bench import bench_data, bench_train
+from microaunet.bench import bench_data, bench_speed, bench_train, format_speed
 
 
 def test_bench_data_and_train_run(synthetic_dir: Path) -> None:
@@ -13,3 +13,9 @@ def test_bench_data_and_train_run(synthetic_dir: Path) -> None:
     train = bench_train(synthetic_dir, size=64, batch_size=2, steps=1, warmup=1)
     for key in ("teacher_eager_decode_nchw", "teacher_cached_channels_last", "distill_speedup"):
         assert train[key] > 0
+
+
+def test_bench_speed_runs() -> None:
+    result = bench_speed(["microaunet"], size=64, threads=(1,), repeats=2, warmup=1)
+    assert {(r["backend"], r["batch"]) for r in result["rows"]} == {(b, n) for b in ("torch", "onnxruntime") for n in (1, 8)}
+    assert all(r["images_per_s"] > 0 for r in result["rows"]) and "onnxruntime" in format_speed(result)

@@ -107,3 +107,72 @@ def bench_train(data: str | Path, size: int = 256, batch_size: int = 8, steps: i
     for kind in ("teacher", "distill"):
         results[f"{kind}_speedup"] = round(results[f"{kind}_cached_channels_last"] / results[f"{kind}_eager_decode_nchw"], 2)
     return results
+
+
+def _repeat(fn: Callable[[], None], repeats: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def _stats(times: list[float], images: int) -> dict[str, float]:
+    per_image = np.array(times) / images
+    return {"median_ms": round(1000 * float(np.median(per_image)), 3),
+            "iqr_ms": round(1000 * float(np.subtract(*np.percentile(per_image, [75, 25]))), 3),
+            "images_per_s": round(1 / float(np.median(per_image)), 1)}
+
+
+def bench_speed(models: list[str] | None = None, size: int = 256, threads: tuple[int, ...] = (1, 2),
+                repeats: int = 20, warmup: int = 5) -> dict[str, Any]:
+    """Latency (batch 1) and throughput (batch 8) of every model, PyTorch eager and ONNX Runtime."""
+    import tempfile
+
+    import onnxruntime as ort
+
+    from .export import export_onnx
+    from .models import MODELS
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in models or list(MODELS):
+            model = build_model(name, seed=0).eval()
+            onnx_path = export_onnx(model, Path(tmp) / f"{name}.onnx", size)
+            torch_model = model.to(memory_format=torch.channels_last)
+            for n_threads in threads:
+                torch.set_num_threads(n_threads)
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = n_threads
+                options.inter_op_num_threads = 1
+                session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+                for batch in (1, 8):
+                    x = torch.randn(batch, 3, size, size)
+                    x_cl, x_np = x.contiguous(memory_format=torch.channels_last), x.numpy()
+
+                    def run_torch() -> None:
+                        with torch.inference_mode():
+                            torch_model(x_cl)
+
+                    def run_onnx() -> None:
+                        session.run(None, {"image": x_np})
+
+                    scale = 1 if name not in ("unet", "sanet") else 4  # keep the big models' runs short
+                    for backend, fn in (("torch", run_torch), ("onnxruntime", run_onnx)):
+                        times = _repeat(fn, max(3, repeats // scale), max(1, warmup // scale))
+                        rows.append({"model": name, "backend": backend, "threads": n_threads, "batch": batch,
+                                     **_stats(times, batch)})
+    torch.set_num_threads(max(threads))
+    return {"size": size, "rows": rows, "machine": machine()}
+
+
+def format_speed(result: dict[str, Any]) -> str:
+    lines = [f"Inference speed at {result['size']}x{result['size']} ({result['machine']})",
+             f"{'model':18}{'backend':13}{'threads':>8}{'batch':>6}{'median ms/img':>15}{'IQR ms':>9}{'img/s':>9}"]
+    for r in result["rows"]:
+        lines.append(f"{r['model']:18}{r['backend']:13}{r['threads']:>8}{r['batch']:>6}"
+                     f"{r['median_ms']:>15.3f}{r['iqr_ms']:>9.3f}{r['images_per_s']:>9.1f}")
+    return "\n".join(lines)

@@ -241,11 +241,15 @@ def run_demo_command(args: argparse.Namespace) -> int:
 def bench_parser(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="bench_command", required=True)
     for name, help_text in (("data", "decode-every-epoch against the decode cache"),
-                            ("train", "teacher and distillation steps: plain eager loop against this pipeline")):
+                            ("train", "teacher and distillation steps: plain eager loop against this pipeline"),
+                            ("speed", "inference latency and throughput of every model, PyTorch and ONNX Runtime")):
         b = sub.add_parser(name, help=help_text)
-        b.add_argument("--data", type=Path, required=True, help="a dataset folder, e.g. Kvasir-SEG")
+        if name == "speed":
+            b.add_argument("--models", nargs="+", help="a subset of the registered models")
+        else:
+            b.add_argument("--data", type=Path, required=True, help="a dataset folder, e.g. Kvasir-SEG")
+            b.add_argument("--threads", type=int, default=0)
         b.add_argument("--size", type=int, default=256)
-        b.add_argument("--threads", type=int, default=0)
         b.add_argument("--json", action="store_true")
         b.set_defaults(run=run_bench)
 
@@ -253,8 +257,11 @@ def bench_parser(p: argparse.ArgumentParser) -> None:
 def run_bench(args: argparse.Namespace) -> int:
     import torch
 
-    from .bench import bench_data, bench_train
+    from .bench import bench_data, bench_speed, bench_train, format_speed
 
+    if args.bench_command == "speed":
+        emit(bench_speed(args.models, args.size), args.json, format_speed)
+        return 0
     if args.threads:
         torch.set_num_threads(args.threads)
     result = (bench_data if args.bench_command == "data" else bench_train)(args.data, size=args.size)
