@@ -15,8 +15,6 @@ from .splits import resolve_split, train_val_ids
 class TrainingData:
     train: SampleArrays
     val: SampleArrays | None
-    dataset: PairedDataset
-    split: str
 
 
 def load_training_data(
@@ -35,7 +33,7 @@ def load_training_data(
     cache = Path(cache_dir) if cache_dir else None
     train = load_samples(dataset.subset(train_ids), size, cache, skip_bad)
     val = load_samples(dataset.subset(val_ids), size, cache, skip_bad) if val_ids else None
-    return TrainingData(train, val, dataset, split)
+    return TrainingData(train, val)
 
 
 __all__ = [
