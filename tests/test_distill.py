@@ -84,7 +84,7 @@ def test_ablation_flags_switch_exactly_their_terms(flags: dict, stage1: set, sta
     assert set(objective.terms(student, images, masks, STAGE1)[0]) == stage1
     assert set(objective.terms(student, images, masks, STAGE2)[0]) == stage2
     loss, parts = objective(student, images, masks, STAGE1)
-    assert set(parts) == {"seg", "mimic", "kl", "cont", "reg", "w"}  # a stable log header
+    assert set(parts) == {"seg", "mimic", "kl", "cont", "reg", "ramp_w"}  # a stable log header
 
 
 def test_teacher_stays_frozen() -> None:

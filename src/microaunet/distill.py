@@ -137,4 +137,4 @@ class DistillationObjective(nn.Module):
                 ) -> tuple[torch.Tensor, dict[str, float]]:
         terms, w = self.terms(model, images, masks, progress)
         parts = {name: terms[name].item() if name in terms else 0.0 for name in TERMS}
-        return sum(terms.values()), parts | {"w": w}
+        return sum(terms.values()), parts | {"ramp_w": w}

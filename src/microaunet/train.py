@@ -195,7 +195,8 @@ class Trainer:
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v
             bar.set_postfix(loss=f"{loss.item():.4f}")
-        return {f"loss_{k}": v / n_steps for k, v in sums.items()} | {"images": n_steps * cfg.batch_size}
+        means = {k if k.startswith("ramp_") else f"loss_{k}": v / n_steps for k, v in sums.items()}
+        return means | {"images": n_steps * cfg.batch_size}
 
     def fit(self, resume: bool = False, max_epochs: int | None = None) -> dict[str, Any]:
         """Train until ``config.epochs`` (or ``max_epochs`` more epochs, for a budgeted session)."""
