@@ -119,8 +119,10 @@ def train_parser(p: argparse.ArgumentParser) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from .train import Trainer
 
-    result = Trainer(training_config(args)).fit(resume=args.resume, max_epochs=args.max_epochs)
-    print(json.dumps(result))
+    trainer = Trainer(training_config(args))
+    result = trainer.fit(resume=args.resume, max_epochs=args.max_epochs)
+    if trainer.rank == 0:
+        print(json.dumps(result))
     return 0
 
 
@@ -155,8 +157,10 @@ def run_distill(args: argparse.Namespace) -> int:
     objective = DistillationObjective(teacher.to(memory_format=torch.channels_last),
                                       build_model(args.model).widths, settings)
     config = training_config(args, teacher=str(args.teacher), teacher_model=info["model"], distill=vars(settings))
-    result = Trainer(config, objective).fit(resume=args.resume, max_epochs=args.max_epochs)
-    print(json.dumps(result))
+    trainer = Trainer(config, objective)
+    result = trainer.fit(resume=args.resume, max_epochs=args.max_epochs)
+    if trainer.rank == 0:
+        print(json.dumps(result))
     return 0
 
 
