@@ -53,3 +53,10 @@ def test_train_then_evaluate_end_to_end(synthetic_dir: Path, tmp_path: Path, cap
         assert {"per_image", "pooled"} <= result[family].keys()
         assert 0 <= result[family]["per_image"]["dice"] <= 1
     assert len(json.loads((tmp_path / "eval.json").read_text())["per_image_rows"]) == 5
+    (tmp_path / "results" / "run1").mkdir(parents=True)
+    (tmp_path / "eval.json").rename(tmp_path / "results" / "run1" / "eval_test.json")
+    assert main(["report", str(tmp_path / "results")]) == 0
+    table = capsys.readouterr().out
+    dice = format(result["at_64"]["pooled"]["dice"], ".3f")
+    assert "| [run1](run1) | microaunet | 1 |" in table and f"random:test | {dice} |" in table
+    assert main(["report", str(tmp_path / "nothing")]) == 2

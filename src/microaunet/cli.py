@@ -330,6 +330,23 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("report", "tables of every evaluation (eval_*.json) found under a results folder")
+def report_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs_dir", type=Path)
+    p.add_argument("--out", type=Path, help="also write the Markdown to this file")
+    p.set_defaults(run=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from .report import report
+
+    text = report(args.runs_dir)
+    if args.out:
+        args.out.write_text(text)
+    print(text)
+    return 0
+
+
 # -- entry point ---------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
