@@ -27,7 +27,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from .checkpoint import atomic_save, save_weights
-from .data import SampleArrays, TrainingData, load_training_data
+from .data import SampleArrays, load_training_data
 from .data.augment import augment, to_model_input
 from .losses import bce_dice_loss
 from .models import build_model, count_parameters
@@ -99,15 +99,14 @@ def validate(model: nn.Module, arrays: SampleArrays, device: torch.device, batch
 class Trainer:
     """Owns the model, its EMA, the optimiser and the run folder; ``fit`` runs the epochs."""
 
-    def __init__(self, config: TrainConfig, objective: nn.Module | None = None,
-                 data: TrainingData | None = None) -> None:
+    def __init__(self, config: TrainConfig, objective: nn.Module | None = None) -> None:
         self.config = config
         self.rank, self.world = _distributed()
         if config.threads:
             torch.set_num_threads(config.threads)
         self.device = torch.device(config.device)
         self.out = Path(config.out)
-        self.data = data or load_training_data(
+        self.data = load_training_data(
             config.data, config.split, config.size, config.val_fraction, config.split_seed,
             config.cache_dir, config.skip_bad,
         )
