@@ -8,9 +8,12 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .data import DataError
+
+if TYPE_CHECKING:
+    from .train import TrainConfig
 
 COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
 
@@ -99,7 +102,7 @@ def add_training_args(p: argparse.ArgumentParser, model_flags: tuple[str, ...] =
     p.add_argument("--max-epochs", type=int, help="stop after this many more epochs (resume later)")
 
 
-def training_config(args: argparse.Namespace, **extra: Any):
+def training_config(args: argparse.Namespace, **extra: Any) -> TrainConfig:
     from .train import TrainConfig
 
     return TrainConfig(
@@ -241,7 +244,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("bench", "benchmarks: decode cache (data) and training-step speed (train)")
+@command("bench", "benchmarks: decode cache (data), training steps (train), inference speed (speed)")
 def bench_parser(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="bench_command", required=True)
     for name, help_text in (("data", "decode-every-epoch against the decode cache"),
