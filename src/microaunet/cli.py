@@ -113,6 +113,14 @@ def training_config(args: argparse.Namespace, **extra: Any) -> TrainConfig:
     )
 
 
+def fit_and_report(trainer: Any, args: argparse.Namespace) -> int:
+    """Run the epochs; under torchrun only rank 0 prints the summary."""
+    result = trainer.fit(resume=args.resume, max_epochs=args.max_epochs)
+    if trainer.rank == 0:
+        print(json.dumps(result))
+    return 0
+
+
 @command("train", "supervised training with the paper's settings (BCE + Dice, AdamW, cosine, EMA)")
 def train_parser(p: argparse.ArgumentParser) -> None:
     add_training_args(p)
@@ -122,11 +130,7 @@ def train_parser(p: argparse.ArgumentParser) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from .train import Trainer
 
-    trainer = Trainer(training_config(args))
-    result = trainer.fit(resume=args.resume, max_epochs=args.max_epochs)
-    if trainer.rank == 0:
-        print(json.dumps(result))
-    return 0
+    return fit_and_report(Trainer(training_config(args)), args)
 
 
 @command("distill", "two-stage distillation (imitation, then preference alignment) from a trained teacher")
@@ -160,11 +164,7 @@ def run_distill(args: argparse.Namespace) -> int:
     objective = DistillationObjective(teacher.to(memory_format=torch.channels_last),
                                       build_model(args.model).widths, settings)
     config = training_config(args, teacher=str(args.teacher), teacher_model=info["model"], distill=vars(settings))
-    trainer = Trainer(config, objective)
-    result = trainer.fit(resume=args.resume, max_epochs=args.max_epochs)
-    if trainer.rank == 0:
-        print(json.dumps(result))
-    return 0
+    return fit_and_report(Trainer(config, objective), args)
 
 
 @command("evaluate", "the paper's metrics (pooled and per image) and boundary metrics on a split")
