@@ -17,15 +17,11 @@ import torch
 from torch import nn
 
 from .checkpoint import load_model
-from .data.augment import IMAGENET_MEAN, IMAGENET_STD
-from .data.cache import default_cache_dir
+from .data.augment import to_model_input
+from .data.cache import default_cache_dir, resize_image
 from .data.io import read_image
 from .export import export_onnx
 from .pretrained import pretrained_path
-
-MEAN = np.array(IMAGENET_MEAN, np.float32) * 255
-STD = np.array(IMAGENET_STD, np.float32) * 255
-
 
 @dataclass
 class Prediction:
@@ -46,8 +42,8 @@ def as_rgb(image: np.ndarray, source: str = "image") -> np.ndarray:
 
 def preprocess(images: list[np.ndarray], size: int) -> np.ndarray:
     """RGB uint8 images -> (B, 3, size, size) float32, normalised as in training."""
-    batch = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images]).astype(np.float32)
-    return np.ascontiguousarray(((batch - MEAN) / STD).transpose(0, 3, 1, 2))
+    batch = np.stack([resize_image(im, size) for im in images])
+    return np.ascontiguousarray(to_model_input(torch.from_numpy(batch)).numpy())
 
 
 def resolve_weights(weights: str | Path) -> Path:

@@ -9,9 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
-
-from .io import MASK_THRESHOLD, DataError, read_image
+from .io import MASK_THRESHOLD, DataError, read_gray, read_image
 from .pairs import Sample, find_pairs
 
 NOISE_BAND = (16, 240)  # gray values a clean binary mask never has
@@ -25,11 +23,9 @@ def _inspect(sample: Sample) -> dict[str, Any]:
     except DataError as e:
         row["errors"].append(str(e))
     try:
-        with Image.open(sample.mask) as m:
-            m.load()
-            gray = np.asarray(m.convert("L"))
-    except Exception as e:  # any decoder failure is reported with the file, never raised
-        row["errors"].append(f"{sample.mask}: cannot decode mask ({e})")
+        gray = read_gray(sample.mask)
+    except DataError as e:
+        row["errors"].append(str(e))
         return row
     fg = gray >= MASK_THRESHOLD
     row["foreground"] = float(fg.mean())
@@ -52,8 +48,7 @@ def check_dataset(root: str | Path, threads: int = 2) -> dict[str, Any]:
             dataset = find_pairs(root, skip_bad=True)
     except DataError as e:
         return {"root": str(root), "usable": False, "pairs": 0, "usable_pairs": 0, "errors": [str(e)], "warnings": []}
-    errors = [p for p in dataset.problems if not p.endswith(", ignored")]
-    notes = [p for p in dataset.problems if p.endswith(", ignored")]
+    errors, notes = list(dataset.problems), list(dataset.ignored)
     with ThreadPoolExecutor(max_workers=threads) as pool:
         rows = list(pool.map(_inspect, dataset.samples))
     good = [r for r in rows if not r["errors"]]

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from .io import DataError
-from .pairs import find_pairs
+from .pairs import PairedDataset, find_pairs
 
 
 @dataclass(frozen=True)
@@ -98,11 +98,11 @@ def _fetch(url: str, target: Path, manual: str) -> None:
         raise DataError(f"cannot download {url} ({e}). Offline? {manual}") from None
 
 
-def _find_dataset_root(dest: Path) -> Path:
+def _find_dataset(dest: Path) -> PairedDataset:
+    """The first folder under ``dest`` (itself included) that holds a dataset layout."""
     for candidate in [dest, *sorted(p for p in dest.rglob("*") if p.is_dir())]:
         try:
-            find_pairs(candidate, skip_bad=True)
-            return candidate
+            return find_pairs(candidate, skip_bad=True)
         except DataError:
             continue
     raise DataError(f"{dest}: the archive holds no images/ + masks/ (or Original/ + Ground Truth/) folders")
@@ -125,11 +125,11 @@ def download_dataset(dataset: str, dest: str | Path, archive: str | Path | None 
     shutil.rmtree(staging, ignore_errors=True)
     try:
         safe_extract(archive, staging)
-        root = _find_dataset_root(staging)
-        found = len(find_pairs(root, skip_bad=True).samples)
+        dataset = _find_dataset(staging)
+        found = len(dataset.samples)
         if found != source.pairs:
             raise DataError(f"{archive}: expected {source.pairs} {source.name} pairs, found {found}")
-        shutil.move(str(root), str(final))
+        shutil.move(str(dataset.root), str(final))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return final

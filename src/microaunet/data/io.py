@@ -38,8 +38,11 @@ def read_image(path: str | Path) -> np.ndarray:
     return np.asarray(img.convert("RGB"))
 
 
+def read_gray(path: str | Path) -> np.ndarray:
+    """A uint8 gray-value array (H, W), as a mask file stores it (before binarisation)."""
+    return np.asarray(_open(Path(path)).convert("L"))
+
+
 def read_mask(path: str | Path) -> np.ndarray:
     """A boolean array (H, W): pixels whose gray value is >= 128 are polyp."""
-    img = _open(Path(path))
-    gray = np.asarray(img.convert("L"))
-    return gray >= MASK_THRESHOLD
+    return read_gray(path) >= MASK_THRESHOLD

@@ -36,7 +36,8 @@ class PairedDataset:
     image_dir: Path
     mask_dir: Path
     samples: list[Sample]
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # unpaired or ambiguous files
+    ignored: list[str] = field(default_factory=list)  # files that are not images
 
     @property
     def ids(self) -> list[str]:
@@ -66,20 +67,21 @@ def _find_layout(root: Path) -> tuple[Path, Path]:
     raise DataError(f"{root}: no dataset layout found; expected sub-folders {expected} (or PNG/ holding them)")
 
 
-def _image_files(folder: Path) -> tuple[dict[str, Path], list[str]]:
+def _image_files(folder: Path) -> tuple[dict[str, Path], list[str], list[str]]:
+    """Image files by stem, the ambiguous ones, and the ignored non-images."""
     files: dict[str, Path] = {}
-    problems = []
+    problems, ignored = [], []
     for path in sorted(folder.iterdir()):
         if path.name.startswith(".") or not path.is_file():
             continue
         if path.suffix.lower() not in IMAGE_EXTENSIONS:
-            problems.append(f"{path}: not an image extension ({', '.join(IMAGE_EXTENSIONS)}), ignored")
+            ignored.append(f"{path}: not an image extension ({', '.join(IMAGE_EXTENSIONS)}), ignored")
             continue
         if path.stem in files:
             problems.append(f"{path}: same stem as {files[path.stem].name}; ambiguous pair")
             continue
         files[path.stem] = path
-    return files, problems
+    return files, problems, ignored
 
 
 def _read_sequences(root: Path) -> dict[str, str]:
@@ -104,18 +106,18 @@ def find_pairs(root: str | Path, skip_bad: bool = False) -> PairedDataset:
     if not root.is_dir():
         raise DataError(f"{root}: not a folder")
     image_dir, mask_dir = _find_layout(root)
-    images, problems = _image_files(image_dir)
-    masks, mask_problems = _image_files(mask_dir)
+    images, problems, ignored = _image_files(image_dir)
+    masks, mask_problems, mask_ignored = _image_files(mask_dir)
     problems += mask_problems
+    ignored += mask_ignored
     problems += [f"{images[s]}: no mask with this stem in {mask_dir}" for s in sorted(images.keys() - masks.keys())]
     problems += [f"{masks[s]}: no image with this stem in {image_dir}" for s in sorted(masks.keys() - images.keys())]
     sequences = _read_sequences(image_dir.parent)
     samples = [Sample(s, images[s], masks[s], sequences.get(s)) for s in sorted(images.keys() & masks.keys())]
-    dataset = PairedDataset(root, image_dir, mask_dir, samples, problems)
-    pairing_errors = [p for p in problems if not p.endswith(", ignored")]
-    if pairing_errors and not skip_bad:
-        raise DataError(f"{root}: {len(pairing_errors)} problem(s):\n  " + "\n  ".join(pairing_errors))
-    for p in problems:
+    dataset = PairedDataset(root, image_dir, mask_dir, samples, problems, ignored)
+    if problems and not skip_bad:
+        raise DataError(f"{root}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+    for p in problems + ignored:
         warnings.warn(p, stacklevel=2)
     if not samples:
         raise DataError(f"{root}: no image/mask pairs found in {image_dir} and {mask_dir}")
