@@ -46,13 +46,14 @@ def test_train_then_evaluate_end_to_end(synthetic_dir: Path, tmp_path: Path, cap
                  "--batch-size", "4", "--threads", "1", "--out", str(run)]) == 0
     capsys.readouterr()
     assert main(["evaluate", "--ckpt", str(run / "last.pt"), "--data", str(synthetic_dir), "--size", "64",
-                 "--json", "--out", str(tmp_path / "eval.json")]) == 0
+                 "--toolbox", "--json", "--out", str(tmp_path / "eval.json")]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["split_definition"] == "random" and result["images"] == 5  # read from the checkpoint
     for family in ("at_64", "at_original"):
         assert {"per_image", "pooled"} <= result[family].keys()
         assert 0 <= result[family]["per_image"]["dice"] <= 1
     assert len(json.loads((tmp_path / "eval.json").read_text())["per_image_rows"]) == 5
+    assert 0 <= result["toolbox"]["mean_dice"] <= 1 and 0 <= result["toolbox"]["mae"] <= 1
     (tmp_path / "results" / "run1").mkdir(parents=True)
     (tmp_path / "eval.json").rename(tmp_path / "results" / "run1" / "eval_test.json")
     assert main(["report", str(tmp_path / "results")]) == 0
@@ -60,3 +61,16 @@ def test_train_then_evaluate_end_to_end(synthetic_dir: Path, tmp_path: Path, cap
     dice = format(result["at_64"]["pooled"]["dice"], ".3f")
     assert "| [run1](run1) | microaunet | 1 |" in table and f"random:test | {dice} |" in table
     assert main(["report", str(tmp_path / "nothing")]) == 2
+
+
+def test_missing_optional_package_names_the_extra(synthetic_dir: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    from microaunet.checkpoint import save_weights
+    from microaunet.models import build_model
+
+    weights = tmp_path / "w.safetensors"
+    save_weights(build_model("microaunet"), "microaunet", weights)
+    monkeypatch.setitem(sys.modules, "py_sod_metrics", None)  # as if pysodmetrics were not installed
+    assert main(["evaluate", "--ckpt", str(weights), "--data", str(synthetic_dir), "--split", "all",
+                 "--size", "64", "--toolbox"]) == 2
+    assert "pip install 'microaunet[report]'" in capsys.readouterr().err

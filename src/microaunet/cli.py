@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     from .train import TrainConfig
 
 COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
+OPTIONAL_PACKAGES = {"onnx": "onnx", "onnxruntime": "onnx", "thop": "complexity", "py_sod_metrics": "report",
+                     "matplotlib": "report"}
 
 
 def command(name: str, help_text: str) -> Callable:
@@ -176,6 +178,9 @@ def evaluate_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, default=256, help="model input size (default 256, the paper's)")
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--tolerance", type=float, default=2.0, help="boundary F-score tolerance in pixels")
+    p.add_argument("--toolbox", action="store_true",
+                   help="add the polyp literature's toolbox metrics (mean Dice over 256 thresholds, S, E, wF, MAE;"
+                        " needs pysodmetrics)")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--out", type=Path, help="also write the full result (with per-image rows) to this JSON file")
     p.add_argument("--json", action="store_true")
@@ -193,7 +198,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     model, info = load_model(args.ckpt)
     definition = args.split_def or info.get("config", {}).get("split") or "paper"
     result = evaluate_split(model.to(memory_format=torch.channels_last), args.data, args.split, definition,
-                            args.size, args.threshold, args.tolerance)
+                            args.size, args.threshold, args.tolerance, toolbox=args.toolbox)
     result = {"model": info["model"], "ckpt": str(args.ckpt), "epochs": info.get("epoch") or info.get("epochs")} | result
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -370,6 +375,13 @@ def main(argv: list[str] | None = None) -> int:
             return args.run(args)
         except (DataError, FileNotFoundError, ValueError) as e:
             print(f"error: {e}", file=sys.stderr)
+            return 2
+        except ModuleNotFoundError as e:
+            top = (e.name or "").split(".")[0]
+            if top not in OPTIONAL_PACKAGES:
+                raise
+            print(f"error: this command needs the optional package '{top}': "
+                  f"pip install 'microaunet[{OPTIONAL_PACKAGES[top]}]'", file=sys.stderr)
             return 2
 
 

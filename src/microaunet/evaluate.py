@@ -17,6 +17,7 @@ from .data.augment import to_model_input
 from .data.cache import resize_image, resize_mask
 from .data.pairs import Sample
 from .metrics import MetricAccumulator
+from .toolbox import TOOLBOX_METRICS, ToolboxAccumulator
 
 CONVENTIONS = (
     "per_image: each metric on each image, then the mean over images (the polyp literature's mDice); "
@@ -37,30 +38,33 @@ def predict_probability(model: nn.Module, image: np.ndarray, size: int) -> tuple
 
 
 def evaluate_samples(model: nn.Module, samples: list[Sample], size: int = 256, threshold: float = 0.5,
-                     tolerance: float = 2.0) -> dict[str, Any]:
+                     tolerance: float = 2.0, toolbox: bool = False) -> dict[str, Any]:
+    """Metrics of ``model`` on ``samples``; with ``toolbox``, also the polyp toolbox's (at original size)."""
     model.eval()
     at_size, at_original = MetricAccumulator(tolerance), MetricAccumulator(tolerance)
+    literature = ToolboxAccumulator() if toolbox else None
     for sample in tqdm(samples, desc="evaluate", leave=False, disable=None):
         image, mask = read_image(sample.image), read_mask(sample.mask)
         prob, prob_full = predict_probability(model, image, size)
         at_size.add(sample.id, prob >= threshold, resize_mask(mask, size).astype(bool))
         at_original.add(sample.id, prob_full >= threshold, mask)
-    return {
-        f"at_{size}": at_size.summary(),
-        "at_original": at_original.summary(),
-        "per_image_rows": [{"id": i, **r} for i, r in zip(at_size.ids, at_size.rows)],
-    }
+        if literature:
+            literature.add(prob_full, mask)
+    result = {f"at_{size}": at_size.summary(), "at_original": at_original.summary()}
+    if literature:
+        result["toolbox"] = literature.summary()
+    return result | {"per_image_rows": [{"id": i, **r} for i, r in zip(at_size.ids, at_size.rows)]}
 
 
 def evaluate_split(model: nn.Module, data: str | Path, split: str = "test", definition: str = "paper",
                    size: int = 256, threshold: float = 0.5, tolerance: float = 2.0,
-                   split_seed: int = 42) -> dict[str, Any]:
+                   split_seed: int = 42, toolbox: bool = False) -> dict[str, Any]:
     """Evaluate on the ``split`` subset ('test', 'train' or 'all') of the split ``definition``."""
     dataset = find_pairs(data)
     ids = dataset.ids if split == "all" else resolve_split(definition, dataset, seed=split_seed)[split]
     if not ids:
         raise ValueError(f"{data}: the '{split}' part of split '{definition}' is empty")
-    result = evaluate_samples(model, dataset.subset(ids), size, threshold, tolerance)
+    result = evaluate_samples(model, dataset.subset(ids), size, threshold, tolerance, toolbox)
     return {"data": str(data), "split_definition": definition, "split": split, "images": len(ids),
             "size": size, "threshold": threshold, "conventions": CONVENTIONS} | result
 
@@ -75,6 +79,9 @@ def format_evaluation(r: dict[str, Any]) -> str:
         lines.append(f"{key + ' per-image':24}" + "".join(f"{s['per_image'][n]:12.4f}" for n in names)
                      + f"{s['per_image']['boundary_f']:12.4f}{s['per_image']['hd95']:10.2f}")
         lines.append(f"{key + ' pooled':24}" + "".join(f"{s['pooled'][n]:12.4f}" for n in names))
+    if "toolbox" in r:
+        lines.append("polyp toolbox (pysodmetrics, original size): "
+                     + ", ".join(f"{n} {r['toolbox'][n]:.4f}" for n in TOOLBOX_METRICS))
     tolerance = r[f"at_{r['size']}"]["boundary_tolerance_px"]
     lines.append(f"boundary tolerance {tolerance} px; " + r["conventions"])
     return "\n".join(lines)
