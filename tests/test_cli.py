@@ -54,12 +54,18 @@ def test_train_then_evaluate_end_to_end(synthetic_dir: Path, tmp_path: Path, cap
         assert 0 <= result[family]["per_image"]["dice"] <= 1
     assert len(json.loads((tmp_path / "eval.json").read_text())["per_image_rows"]) == 5
     assert 0 <= result["toolbox"]["mean_dice"] <= 1 and 0 <= result["toolbox"]["mae"] <= 1
-    (tmp_path / "results" / "run1").mkdir(parents=True)
-    (tmp_path / "eval.json").rename(tmp_path / "results" / "run1" / "eval_test.json")
-    assert main(["report", str(tmp_path / "results")]) == 0
+    results = tmp_path / "results" / "run1"
+    results.mkdir(parents=True)
+    (tmp_path / "eval.json").rename(results / "eval_test.json")
+    (run / "config.json").rename(results / "config.json")
+    assert main(["report", str(tmp_path / "results"), "--out", str(tmp_path / "report")]) == 0
     table = capsys.readouterr().out
     dice = format(result["at_64"]["pooled"]["dice"], ".3f")
-    assert "| [run1](run1) | microaunet | 1 |" in table and f"random:test | {dice} |" in table
+    name = synthetic_dir.name
+    assert f"| MicroAUNet, supervised only | {name} | {name} random:test | 1 | 42 | {dice} |" in table
+    assert "| MALUNet | 177,943 | 0.0827 |" in table  # Table 2
+    for name in ("tables.md", "table1.csv", "table2.csv", "fig3_radar.png", "fig4_scatter.png", f"fig5_{name}.png"):
+        assert (tmp_path / "report" / name).stat().st_size > 0, name
     assert main(["report", str(tmp_path / "nothing")]) == 2
 
 

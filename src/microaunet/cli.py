@@ -338,20 +338,17 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("report", "tables of every evaluation (eval_*.json) found under a results folder")
+@command("report", "the paper's tables and figures from every evaluation (eval_*.json) under a folder")
 def report_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("runs_dir", type=Path)
-    p.add_argument("--out", type=Path, help="also write the Markdown to this file")
+    p.add_argument("runs_dir", type=Path, help="folder searched for eval_*.json (and speed.json for Table 2)")
+    p.add_argument("--out", type=Path, help="write tables.md, one CSV per table and the figures (PNG) here")
     p.set_defaults(run=run_report)
 
 
 def run_report(args: argparse.Namespace) -> int:
     from .report import report
 
-    text = report(args.runs_dir)
-    if args.out:
-        args.out.write_text(text)
-    print(text)
+    print(report(args.runs_dir, args.out))
     return 0
 
 

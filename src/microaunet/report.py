@@ -1,45 +1,271 @@
-"""``microaunet report``: tables of every evaluation found under a results folder."""
+"""``microaunet report``: the paper's tables (and ours) from every evaluation found under a folder.
+
+Each ``eval_*.json`` written by ``microaunet evaluate --out`` is one row; the run's ``config.json``
+beside it says how the model was trained (model, distillation settings, seed, training data). Runs
+that differ only in their seed are grouped and shown as mean +- standard deviation over seeds.
+"""
 
 from __future__ import annotations
 
+import csv
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-COLUMNS = (
-    ("Dice pooled", "pooled", "dice", ".3f"), ("IoU pooled", "pooled", "iou", ".3f"),
-    ("Acc", "pooled", "accuracy", ".3f"), ("Spe", "pooled", "specificity", ".3f"),
-    ("Sen", "pooled", "sensitivity", ".3f"), ("Dice per image", "per_image", "dice", ".3f"),
-    ("IoU per image", "per_image", "iou", ".3f"), ("boundary F", "per_image", "boundary_f", ".3f"),
-    ("HD95 px", "per_image", "hd95", ".1f"),
+import numpy as np
+
+from .paper import paper_result
+
+DISPLAY_NAMES = {"unet": "UNet", "sanet": "SANet", "unext-s": "UNeXt-S", "malunet": "MALUNet",
+                 "microaunet": "MicroAUNet", "microaunet-wide": "MicroAUNet-wide", "microaunet-nodwd": "MicroAUNet-1"}
+# (column title, result family, aggregate, metric, format); family "main" is the evaluation size
+MAIN_COLUMNS = (
+    ("Dice", "main", "pooled", "dice", ".3f"), ("IoU", "main", "pooled", "iou", ".3f"),
+    ("Acc", "main", "pooled", "accuracy", ".3f"), ("Spe", "main", "pooled", "specificity", ".3f"),
+    ("Sen", "main", "pooled", "sensitivity", ".3f"),
+    ("Dice/img", "main", "per_image", "dice", ".3f"), ("IoU/img", "main", "per_image", "iou", ".3f"),
+    ("BF 2px", "main", "per_image", "boundary_f", ".3f"), ("HD95 px", "main", "per_image", "hd95", ".1f"),
 )
+TOOLBOX_COLUMNS = (
+    ("mDice tb", "toolbox", None, "mean_dice", ".3f"), ("mIoU tb", "toolbox", None, "mean_iou", ".3f"),
+    ("wF", "toolbox", None, "weighted_f", ".3f"), ("S", "toolbox", None, "s_measure", ".3f"),
+    ("mE", "toolbox", None, "mean_e_measure", ".3f"), ("MAE", "toolbox", None, "mae", ".3f"),
+)
+ORIGINAL_COLUMNS = tuple((title, "at_original", *rest) for title, _, *rest in MAIN_COLUMNS)
+ABLATED = ("MicroAUNet-1 (no DWD convs)", "MicroAUNet-2 (no imitation)", "MicroAUNet-3 (no preference)")
+ABLATION_LABELS = ("MicroAUNet", *ABLATED, "MicroAUNet, supervised only")
 
 
-def collect(root: str | Path) -> list[dict[str, Any]]:
-    rows = []
-    for path in sorted(Path(root).rglob("eval_*.json")):
-        result = json.loads(path.read_text())
-        rows.append({"path": path, "run": path.parent.name, **result})
+def dataset_name(path: str) -> str:
+    """'../data/CVC-ClinicDB/PNG' -> 'CVC-ClinicDB', '../data/Kvasir-SEG' -> 'Kvasir-SEG'."""
+    p = Path(path)
+    return p.parent.name if p.name.upper() in {"PNG", "TIF"} else p.name
+
+
+def run_label(model: str, config: dict[str, Any]) -> str:
+    """The paper's name for a trained variant: MicroAUNet means distilled, as in the paper."""
+    name = DISPLAY_NAMES.get(model, model)
+    distill = config.get("extra", {}).get("distill")
+    if model in ("microaunet", "microaunet-nodwd"):
+        if not distill:
+            return f"{name}, supervised only"
+        if model == "microaunet-nodwd":
+            return "MicroAUNet-1 (no DWD convs)" if distill["imitation"] and distill["preference"] else f"{name}, ablated"
+        if not distill["imitation"]:
+            return "MicroAUNet-2 (no imitation)"
+        if not distill["preference"]:
+            return "MicroAUNet-3 (no preference)"
+        return "MicroAUNet"
+    return f"{name}, distilled" if distill else name
+
+
+@dataclass
+class Evaluation:
+    """One evaluation file and the training run it belongs to."""
+
+    path: Path
+    label: str
+    seed: int | None
+    epochs: int | None
+    trained_on: str
+    train_split: str
+    tested_on: str
+    test_split: str
+    result: dict[str, Any]
+
+    @property
+    def in_domain(self) -> bool:
+        return self.trained_on == self.tested_on and self.train_split == self.test_split.split(":")[0]
+
+    def value(self, family: str, aggregate: str | None, metric: str) -> float:
+        block = self.result[f"at_{self.result['size']}" if family == "main" else family]
+        return float((block[aggregate] if aggregate else block)[metric])
+
+
+def load_evaluation(path: Path) -> Evaluation:
+    result = json.loads(path.read_text())
+    config_path = path.parent / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    return Evaluation(
+        path=path, label=run_label(result["model"], config), seed=config.get("seed"),
+        epochs=config.get("epochs", result.get("epochs")), trained_on=dataset_name(config.get("data", "?")),
+        train_split=config.get("split", "?"), tested_on=dataset_name(result["data"]),
+        test_split=f"{result['split_definition']}:{result['split']}", result=result,
+    )
+
+
+def collect(root: str | Path) -> list[Evaluation]:
+    rows = [load_evaluation(p) for p in sorted(Path(root).rglob("eval_*.json"))]
     if not rows:
         raise FileNotFoundError(f"{root}: no eval_*.json files (write them with microaunet evaluate --out)")
     return rows
 
 
-def markdown_table(rows: list[dict[str, Any]], root: Path, family: str | None = None) -> str:
-    lines = []
-    for row in rows:
-        key = family or f"at_{row['size']}"
-        cells = [f"[{row['run']}]({row['path'].parent.relative_to(root).as_posix()})", row["model"],
-                 str(row.get("epochs", "")), f"{Path(row['data']).name} {row['split_definition']}:{row['split']}"]
-        cells += [format(row[key][agg][metric], fmt) for _, agg, metric, fmt in COLUMNS]
-        lines.append("| " + " | ".join(cells) + " |")
-    header = "| run | model | epochs | data | " + " | ".join(c[0] for c in COLUMNS) + " |"
-    return "\n".join([header, "|" + "---|" * (4 + len(COLUMNS))] + lines)
+@dataclass
+class Group:
+    """Evaluations of one variant trained and tested alike, differing only in the seed."""
+
+    label: str
+    trained_on: str
+    tested_on: str
+    test_split: str
+    epochs: int | None
+    members: list[Evaluation]
+
+    @property
+    def in_domain(self) -> bool:
+        return self.members[0].in_domain
+
+    def stats(self, column: tuple) -> tuple[float, float, int]:
+        _, family, aggregate, metric, _ = column
+        values = [m.value(family, aggregate, metric) for m in self.members if family in m.result or family == "main"]
+        if not values:
+            return float("nan"), float("nan"), 0
+        return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 else 0.0, len(values)
 
 
-def report(root: str | Path) -> str:
-    root = Path(root)
+def group(rows: list[Evaluation]) -> list[Group]:
+    groups: dict[tuple, Group] = {}
+    for r in rows:
+        key = (r.label, r.trained_on, r.tested_on, r.test_split, r.epochs)
+        groups.setdefault(key, Group(*key, members=[])).members.append(r)
+    return list(groups.values())
+
+
+def _cell(stats: tuple[float, float, int], fmt: str) -> str:
+    mean, std, n = stats
+    if n == 0 or np.isnan(mean):
+        return "-"
+    return format(mean, fmt) + (f" ± {format(std, fmt)}" if n > 1 else "")
+
+
+def group_table(groups: list[Group], columns: tuple, with_paper: bool = False) -> tuple[str, list[dict[str, Any]]]:
+    """A Markdown table and its CSV rows (means and standard deviations as numbers)."""
+    if columns == MAIN_COLUMNS and any("toolbox" in m.result for g in groups for m in g.members):
+        columns = MAIN_COLUMNS + TOOLBOX_COLUMNS
+    head = ["model", "trained on", "tested on", "epochs", "seeds"] + [c[0] for c in columns]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    records = []
+    for g in groups:
+        seeds = ",".join(str(m.seed) for m in g.members)
+        all_stats = [g.stats(c) for c in columns]
+        lines.append("| " + " | ".join([g.label, g.trained_on, f"{g.tested_on} {g.test_split}", str(g.epochs), seeds]
+                                        + [_cell(s, c[4]) for s, c in zip(all_stats, columns)]) + " |")
+        record = {"model": g.label, "trained_on": g.trained_on, "tested_on": g.tested_on, "test_split": g.test_split,
+                  "epochs": g.epochs, "seeds": seeds}
+        for (title, _, aggregate, metric, _), (mean, std, n) in zip(columns, all_stats):
+            name = f"{metric}_{aggregate}" if aggregate else metric
+            record |= {name: mean, f"{name}_std": std}
+        records.append(record)
+        paper = paper_result(g.label, g.tested_on) if with_paper and g.in_domain else None
+        if paper:
+            lines.append("| " + " | ".join([f"*{g.label} (paper)*", g.trained_on, g.tested_on, "300", "-"]
+                                            + [format(paper[c[3]], c[4]) if c[2] == "pooled" and c[3] in paper else ""
+                                               for c in columns]) + " |")
+    return "\n".join(lines), records
+
+
+def sections(rows: list[Evaluation]) -> dict[str, tuple[str, list[Group], tuple, bool]]:
+    """Each table: (caption, groups, columns, whether the paper's values sit beside ours)."""
+    groups = group(rows)
+    in_domain = [g for g in groups if g.in_domain]
+    main = [g for g in in_domain if g.label not in ABLATED]
+    ablation = [g for g in in_domain if g.label in ABLATION_LABELS]
+    cross = [g for g in groups if not g.in_domain]
+    return {
+        "table1": ("Table 1: each model trained and tested on the same dataset (the paper's splits unless the "
+                   "split says otherwise). Pooled Dice/IoU/Acc/Spe/Sen as the paper computes them; /img: mean "
+                   "over images; BF: boundary F-score; tb: the polyp toolbox's metrics at original resolution. "
+                   "Our rows: final EMA weights, no checkpoint selection, the epochs column gives the schedule; "
+                   "mean ± sample standard deviation over the listed seeds. Paper rows: 300 epochs, pooled.",
+                   main, MAIN_COLUMNS, True),
+        "table1_original_resolution": ("Table 1 at each image's original resolution (prediction resized back).",
+                                       main, ORIGINAL_COLUMNS, False),
+        "table3": ("Table 3: ablations, every variant trained like the full model (same teacher, schedule, seed).",
+                   ablation, MAIN_COLUMNS, True),
+        "generalisation": ("Generalisation: trained on one dataset (or split) and tested on another.",
+                           cross, MAIN_COLUMNS, False),
+    }
+
+
+def complexity_section(root: Path) -> tuple[str, list[dict[str, Any]]]:
+    """Table 2: parameters and compute of every model, with CPU latency from ``root/speed.json`` if present
+    (the output of ``microaunet bench speed --json``)."""
+    from .complexity import complexity_table
+
+    speed_path = root / "speed.json"
+    speed = json.loads(speed_path.read_text()) if speed_path.exists() else {"rows": []}
+    latency = {(r["model"], r["backend"], r["threads"]): r["median_ms"] for r in speed["rows"] if r["batch"] == 1}
+    timed = (("onnxruntime", 1), ("onnxruntime", 2), ("torch", 1))
+    head = ["model", "params", "GMACs (thop)", "GFLOPs (torch)", "paper params (M)", "paper FLOPs (G)"]
+    head += [f"{b} {t} thr ms" for b, t in timed]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    records = []
+    for r in complexity_table():
+        ms = [latency.get((r["model"], b, t)) for b, t in timed]
+        gmacs = "-" if r["gmacs_thop"] is None else f"{r['gmacs_thop']:.4f}"
+        lines.append("| " + " | ".join([DISPLAY_NAMES.get(r["model"], r["model"]), f"{r['params']:,}", gmacs,
+                                        f"{r['gflops_torch']:.4f}", str(r["paper_params_m"] or "-"),
+                                        str(r["paper_gflops_label"] or "-")]
+                                       + ["-" if v is None else f"{v:.2f}" for v in ms]) + " |")
+        records.append(r | {f"{b}_{t}thr_ms": v for (b, t), v in zip(timed, ms)})
+    caption = ("Table 2: complexity at 256x256, batch 1; latency: median over repeats, batch 1"
+               + (f", {speed['machine']}" if speed.get("machine") else " (no speed.json: run microaunet bench speed "
+                  "--json > RUNS_DIR/speed.json)"))
+    return f"{caption}\n\n" + "\n".join(lines) + "\n", records
+
+
+def write_csv(path: Path, records: list[dict[str, Any]]) -> None:
+    if not records:
+        return
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(records[0]))
+        writer.writeheader()
+        writer.writerows(records)
+
+
+def report(root: str | Path, out_dir: str | Path | None = None) -> str:
+    """Markdown of every table; with ``out_dir``, also tables.md, one CSV per table and the figures."""
     rows = collect(root)
-    size = rows[0]["size"]
-    return (f"At {size}x{size} (the paper's protocol):\n\n{markdown_table(rows, root)}\n\n"
-            f"At each image's original resolution:\n\n{markdown_table(rows, root, 'at_original')}\n")
+    if out_dir:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+    parts = []
+    for name, (caption, groups, columns, with_paper) in sections(rows).items():
+        if not groups:
+            parts.append(f"{caption}\n\n(no evaluations of this kind yet)\n")
+            continue
+        table, records = group_table(groups, columns, with_paper)
+        parts.append(f"{caption}\n\n{table}\n")
+        if out_dir:
+            write_csv(out_dir / f"{name}.csv", records)
+    table2, records = complexity_section(Path(root))
+    parts.insert(2, table2)
+    if out_dir:
+        write_csv(out_dir / "table2.csv", records)
+        parts.append(figures(rows, out_dir))
+    text = "\n".join(parts)
+    if out_dir:
+        (out_dir / "tables.md").write_text(text)
+    return text
+
+
+def figures(rows: list[Evaluation], out_dir: Path) -> str:
+    """Figures 3-5 under ``out_dir``; Markdown that shows them (or says why one is missing)."""
+    from .complexity import complexity_table
+    from .figures import qualitative_figure, radar_figure, scatter_figure
+
+    main = sections(rows)["table1"][1]
+    lines = ["Figures"]
+    if not main:
+        return "Figures: no in-domain evaluations yet\n"
+    lines.append(f"![Fig. 3]({radar_figure(main, out_dir / 'fig3_radar.png').name})")
+    complexity = {r["model"]: r for r in complexity_table(models=sorted({g.members[0].result["model"] for g in main}))}
+    lines.append(f"![Fig. 4]({scatter_figure(main, complexity, out_dir / 'fig4_scatter.png').name})")
+    for dataset in sorted({g.tested_on for g in main}):
+        same = [g for g in main if g.tested_on == dataset]
+        picture = qualitative_figure(same, out_dir / f"fig5_{dataset}.png")
+        lines.append(f"![Fig. 5, {dataset}]({picture.name})" if isinstance(picture, Path)
+                     else f"Fig. 5 for {dataset} not drawn: {picture}")
+    return "\n\n".join(lines) + "\n"

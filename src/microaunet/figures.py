@@ -1,0 +1,124 @@
+"""The paper's figures from our evaluations: radar charts (Fig. 3), accuracy against size (Fig. 4),
+and a qualitative grid (Fig. 5) whose images are picked by a fixed rule, never by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .paper import PAPER_METRICS, paper_result
+from .report import Group
+
+RADAR_LABELS = ("Dice", "IoU", "Acc", "Spe", "Sen")
+GRID_QUANTILES = (0.1, 0.3, 0.5, 0.7, 0.9)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _mean_pooled(g: Group) -> list[float]:
+    return [g.stats(("", "main", "pooled", m, ""))[0] for m in PAPER_METRICS]
+
+
+def radar_figure(groups: list[Group], path: Path) -> Path:
+    """One radar per test dataset: our pooled metrics (solid) and the paper's for the same model (dashed)."""
+    plt = _pyplot()
+    datasets = sorted({g.tested_on for g in groups})
+    angles = np.linspace(0, 2 * np.pi, len(RADAR_LABELS), endpoint=False).tolist()
+    fig, axes = plt.subplots(1, len(datasets), subplot_kw={"polar": True}, figsize=(5.5 * len(datasets), 5.5),
+                             squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        for i, g in enumerate(g for g in groups if g.tested_on == dataset):
+            colour = f"C{i}"
+            values = _mean_pooled(g)
+            ax.plot(angles + angles[:1], values + values[:1], color=colour, label=f"{g.label} ({g.epochs} ep)")
+            paper = paper_result(g.label, dataset)
+            if paper:
+                pv = [paper[m] for m in PAPER_METRICS]
+                ax.plot(angles + angles[:1], pv + pv[:1], color=colour, linestyle="--", label=f"{g.label} (paper)")
+        ax.set_xticks(angles, RADAR_LABELS)
+        ax.set_ylim(0, 1)
+        ax.set_title(dataset)
+        ax.legend(loc="lower left", bbox_to_anchor=(-0.15, -0.35), fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def scatter_figure(groups: list[Group], complexity: dict[str, dict], path: Path) -> Path:
+    """Pooled Dice against parameters and against GMACs (log axes); hollow markers: the paper's values."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    markers = {d: m for d, m in zip(sorted({g.tested_on for g in groups}), "osD^v")}
+    for ax, key, title in ((axes[0], "params", "parameters"), (axes[1], "gmacs_thop", "GMACs (thop, the paper's FLOPs)")):
+        for i, g in enumerate(groups):
+            row = complexity.get(g.members[0].result["model"])
+            if not row or row.get(key) is None:
+                continue
+            x = row[key]
+            ax.scatter([x], [_mean_pooled(g)[0]], color=f"C{i % 10}", marker=markers[g.tested_on],
+                       label=f"{g.label}, {g.tested_on} ({g.epochs} ep)")
+            paper = paper_result(g.label, g.tested_on)
+            if paper:
+                ax.scatter([x], [paper["dice"]], facecolors="none", edgecolors=f"C{i % 10}",
+                           marker=markers[g.tested_on])
+            ax.annotate(g.label, (x, _mean_pooled(g)[0]), fontsize=7, xytext=(4, -8), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel(title + " (log)")
+        ax.set_ylabel("pooled Dice")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[1].legend(fontsize=7, loc="lower right")
+    fig.suptitle("Accuracy against size: filled = measured here, hollow = the paper")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def pick_images(groups: list[Group]) -> list[str]:
+    """Test images at fixed quantiles (hard to easy) of the per-image Dice averaged over the models."""
+    per_model = [{r["id"]: r["dice"] for r in g.members[0].result["per_image_rows"]} for g in groups]
+    common = sorted(set.intersection(*(set(d) for d in per_model)))
+    mean_dice = np.array([np.mean([d[i] for d in per_model]) for i in common])
+    order = [common[k] for k in np.argsort(mean_dice, kind="stable")]
+    return [order[min(len(order) - 1, int(q * len(order)))] for q in GRID_QUANTILES]
+
+
+def qualitative_figure(groups: list[Group], path: Path, tile: int = 192) -> Path | str:
+    """Rows: the picked images; columns: image, ground truth, each model's prediction (green) with the
+    ground truth's outline (white). Returns a reason instead of a path when a checkpoint is missing."""
+    from .checkpoint import load_model
+    from .data import find_pairs, read_image, read_mask
+    from .demo import draw_outline
+    from .evaluate import predict_probability
+    from .predict import overlay
+
+    first = [g.members[0] for g in groups]
+    missing = [str(e.result["ckpt"]) for e in first if not Path(e.result["ckpt"]).exists()]
+    if missing:
+        return f"checkpoints not found: {', '.join(missing)}"
+    models = [load_model(e.result["ckpt"])[0].eval() for e in first]
+    dataset = find_pairs(first[0].result["data"])
+    samples = {s.id: s for s in dataset.subset(pick_images(groups))}
+    rows = []
+    for image_id in pick_images(groups):
+        image, mask = read_image(samples[image_id].image), read_mask(samples[image_id].mask)
+        panels = [image, overlay(image, mask)]
+        for model, e in zip(models, first):
+            _, prob = predict_probability(model, image, e.result["size"])
+            panels.append(draw_outline(overlay(image, prob >= e.result["threshold"]), mask, (255, 255, 255)))
+        rows.append(np.concatenate([cv2.resize(p, (tile, tile), interpolation=cv2.INTER_AREA) for p in panels], 1))
+    header = np.full((28, rows[0].shape[1], 3), 255, np.uint8)
+    for k, title in enumerate(["image", "ground truth"] + [g.label for g in groups]):
+        cv2.putText(header, title[:24], (k * tile + 4, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate([header, *rows], 0), cv2.COLOR_RGB2BGR))
+    return path

@@ -1,0 +1,78 @@
+"""Report grouping, labels and the fixed rule of the qualitative figure, on hand-made evaluation files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from microaunet.figures import pick_images
+from microaunet.report import MAIN_COLUMNS, collect, group, group_table, run_label, sections
+
+DISTILL = {"imitation": True, "preference": True}
+
+
+def _block(dice: float) -> dict:
+    pooled = {"dice": dice, "iou": dice / (2 - dice), "accuracy": 0.9, "specificity": 0.95, "sensitivity": 0.8}
+    return {"pooled": pooled, "per_image": pooled | {"boundary_f": 0.5, "hd95": 10.0}}
+
+
+def _write_run(root: Path, name: str, model: str, seed: int, dice: float, train: str = "data/Kvasir-SEG",
+               test: str = "data/Kvasir-SEG", distill: dict | None = None, rows: dict | None = None) -> None:
+    run = root / name
+    run.mkdir(parents=True)
+    config = {"model": model, "data": train, "split": "paper", "epochs": 100, "seed": seed}
+    if distill:
+        config["extra"] = {"distill": distill}
+    (run / "config.json").write_text(json.dumps(config))
+    rows = rows or {"a": dice}
+    result = {"model": model, "ckpt": str(run / "last.pt"), "data": test, "split_definition": "paper", "split": "test",
+              "size": 256, "threshold": 0.5, "at_256": _block(dice), "at_original": _block(dice),
+              "per_image_rows": [{"id": k, "dice": v} for k, v in rows.items()]}
+    (run / "eval_test.json").write_text(json.dumps(result))
+
+
+@pytest.mark.parametrize(("model", "distill", "label"), [
+    ("microaunet", DISTILL, "MicroAUNet"),
+    ("microaunet", None, "MicroAUNet, supervised only"),
+    ("microaunet", {"imitation": False, "preference": True}, "MicroAUNet-2 (no imitation)"),
+    ("microaunet", {"imitation": True, "preference": False}, "MicroAUNet-3 (no preference)"),
+    ("microaunet-nodwd", DISTILL, "MicroAUNet-1 (no DWD convs)"),
+    ("malunet", None, "MALUNet"),
+    ("unext-s", None, "UNeXt-S"),
+])
+def test_run_labels_follow_the_paper(model: str, distill: dict | None, label: str) -> None:
+    assert run_label(model, {"extra": {"distill": distill}} if distill else {}) == label
+
+
+def test_seeds_are_grouped_into_mean_and_sample_std(tmp_path: Path) -> None:
+    for seed, dice in ((1, 0.6), (2, 0.8)):
+        _write_run(tmp_path, f"malunet-s{seed}", "malunet", seed, dice)
+    _write_run(tmp_path, "student", "microaunet", 1, 0.5, distill=DISTILL)
+    groups = group(collect(tmp_path))
+    assert [(g.label, len(g.members)) for g in groups] == [("MALUNet", 2), ("MicroAUNet", 1)]
+    table, records = group_table(groups, MAIN_COLUMNS, with_paper=True)
+    assert "| MALUNet | Kvasir-SEG | Kvasir-SEG paper:test | 100 | 1,2 | 0.700 ± 0.141 |" in table
+    assert "| *MALUNet (paper)* | Kvasir-SEG | Kvasir-SEG | 300 | - | 0.892 | 0.857 |" in table
+    assert records[0]["dice_pooled"] == pytest.approx(0.7) and records[0]["dice_pooled_std"] == pytest.approx(0.02 ** 0.5)
+    assert records[1]["dice_pooled_std"] == 0.0
+
+
+def test_cross_dataset_runs_go_to_the_generalisation_table(tmp_path: Path) -> None:
+    _write_run(tmp_path, "in", "malunet", 1, 0.8)
+    _write_run(tmp_path, "cross", "malunet", 1, 0.6, test="data/CVC-ClinicDB/PNG")
+    _write_run(tmp_path, "ablated", "microaunet", 1, 0.7, distill={"imitation": False, "preference": True})
+    found = {name: [(g.label, g.tested_on) for g in groups] for name, (_, groups, _, _) in sections(collect(tmp_path)).items()}
+    assert found["table1"] == [("MALUNet", "Kvasir-SEG")]
+    assert found["generalisation"] == [("MALUNet", "CVC-ClinicDB")]
+    assert found["table3"] == [("MicroAUNet-2 (no imitation)", "Kvasir-SEG")]
+
+
+def test_qualitative_images_are_picked_by_quantiles_of_mean_dice(tmp_path: Path) -> None:
+    rows_a = {f"img{i}": i / 10 for i in range(10)}
+    rows_b = {f"img{i}": 1 - i / 10 for i in range(10)} | {"img9": 0.5}
+    _write_run(tmp_path, "a", "malunet", 1, 0.8, rows=rows_a)
+    _write_run(tmp_path, "b", "unet", 1, 0.8, rows=rows_b)
+    # mean Dice is 0.5 for img0..img8 and 0.7 for img9: ties keep id order, img9 is the easiest
+    assert pick_images(group(collect(tmp_path))) == ["img1", "img3", "img5", "img7", "img9"]
