@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 OPSET = 17
+EXPORT_VERSION = 2  # part of cached exports' names: bump whenever the exported graph changes
 
 
 class ProbabilityModel(nn.Module):

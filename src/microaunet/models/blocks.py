@@ -10,8 +10,27 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def group_norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(4, channels)
+class GroupNorm(nn.GroupNorm):
+    """nn.GroupNorm whose ONNX export reduces each group in two levels (over rows, then over columns).
+
+    Exported as is, ONNX Runtime sums a whole group (65,536 values per group at 256x256) in one float32
+    pass, and the trained student's probabilities drifted 3e-4 from PyTorch's; two shorter reductions bring
+    a group's statistics back to PyTorch's precision. Eager PyTorch keeps the fused kernel.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.onnx.is_in_onnx_export():
+            return super().forward(x)
+        b, c, h, w = x.shape
+        groups = x.reshape(b, self.num_groups, -1, w)
+        centred = groups - groups.mean(3, keepdim=True).mean(2, keepdim=True)
+        variance = (centred * centred).mean(3, keepdim=True).mean(2, keepdim=True)
+        normalised = (centred * torch.rsqrt(variance + self.eps)).reshape(b, c, h, w)
+        return normalised * self.weight.reshape(1, -1, 1, 1) + self.bias.reshape(1, -1, 1, 1)
+
+
+def group_norm(channels: int) -> GroupNorm:
+    return GroupNorm(4, channels)
 
 
 def upsample2x(x: torch.Tensor) -> torch.Tensor:
