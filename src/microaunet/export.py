@@ -37,7 +37,32 @@ def export_onnx(model: nn.Module, path: str | Path, size: int = 256) -> Path:
             dynamic_axes={"image": {0: "batch", 2: "height", 3: "width"},
                           "probability": {0: "batch", 2: "height", 3: "width"}},
         )
+    _bypass_initializer_identities(path)
     return path
+
+
+def _bypass_initializer_identities(path: Path) -> None:
+    """Feed consumers of ``Identity(initializer)`` the initializer itself.
+
+    The exporter shares equal weights (e.g. untrained GroupNorm scales, all ones) through Identity nodes,
+    and ONNX Runtime 1.2x's graph optimisers then reject the model ("Node input ... is not a graph input").
+    """
+    import onnx
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    initializers = {t.name for t in graph.initializer}
+    alias = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "Identity" and n.input[0] in initializers}
+    outputs = {o.name for o in graph.output}
+    alias = {k: v for k, v in alias.items() if k not in outputs}
+    if not alias:
+        return
+    kept = [n for n in graph.node if not (n.op_type == "Identity" and n.output[0] in alias)]
+    for node in kept:
+        node.input[:] = [alias.get(name, name) for name in node.input]
+    del graph.node[:]
+    graph.node.extend(kept)
+    onnx.save(model, str(path))
 
 
 def parity(model: nn.Module, path: str | Path, x: torch.Tensor) -> float:

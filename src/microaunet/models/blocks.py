@@ -11,22 +11,30 @@ from torch import nn
 
 
 class GroupNorm(nn.GroupNorm):
-    """nn.GroupNorm whose ONNX export reduces each group in two levels (over rows, then over columns).
+    """nn.GroupNorm with an ONNX export that is precise and free of shape arithmetic.
 
-    Exported as is, ONNX Runtime sums a whole group (65,536 values per group at 256x256) in one float32
-    pass, and the trained student's probabilities drifted 3e-4 from PyTorch's; two shorter reductions bring
-    a group's statistics back to PyTorch's precision. Eager PyTorch keeps the fused kernel.
+    Exported as is, GroupNorm becomes Reshape -> InstanceNormalization -> Reshape, with shape-computing
+    nodes around each reshape, and ONNX Runtime sums a whole group (65,536 values at 256x256) in one
+    float32 pass: the trained student's probabilities drifted 3e-4 from PyTorch's. Here each channel's
+    statistics are reduced over rows, then columns (two short sums), and averaged within the group by a
+    constant 1x1 convolution, so no reshape is needed. Eager PyTorch keeps the fused kernel.
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.onnx.is_in_onnx_export():
             return super().forward(x)
-        b, c, h, w = x.shape
-        groups = x.reshape(b, self.num_groups, -1, w)
-        centred = groups - groups.mean(3, keepdim=True).mean(2, keepdim=True)
-        variance = (centred * centred).mean(3, keepdim=True).mean(2, keepdim=True)
-        normalised = (centred * torch.rsqrt(variance + self.eps)).reshape(b, c, h, w)
-        return normalised * self.weight.reshape(1, -1, 1, 1) + self.bias.reshape(1, -1, 1, 1)
+        centred = x - self._group_mean(x)
+        scale = self.weight.reshape(1, -1, 1, 1) * torch.rsqrt(self._group_mean(centred * centred) + self.eps)
+        return centred * scale + self.bias.reshape(1, -1, 1, 1)
+
+    def _group_mean(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, C, 1, 1): the mean over each channel's group."""
+        per_channel = x.mean(3, keepdim=True).mean(2, keepdim=True)
+        if self.num_groups == self.num_channels:
+            return per_channel
+        size = self.num_channels // self.num_groups
+        average = torch.kron(torch.eye(self.num_groups), torch.full((size, size), 1.0 / size))
+        return F.conv2d(per_channel, average[:, :, None, None].to(x.dtype))
 
 
 def group_norm(channels: int) -> GroupNorm:
