@@ -100,3 +100,17 @@ def test_export_command_prints_parity(weights: Path, tmp_path: Path, capsys: pyt
 def test_predict_command_reports_bad_input_cleanly(weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["predict", str(tmp_path / "nothing"), "--ckpt", str(weights), "--size", "64"]) == 2
     assert "no such file or folder" in capsys.readouterr().err
+
+
+def test_overlay_tints_inside_and_leaves_the_rest() -> None:
+    from microaunet.predict import overlay
+
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    mask = np.zeros((120, 160), bool)
+    mask[30:90, 40:100] = True
+    out = overlay(image, mask)
+    expected = 0.65 * image[40:80, 50:90].astype(np.float64) + 0.35 * np.array([0, 255, 0])
+    assert np.abs(out[40:80, 50:90] - expected).max() <= 1  # the tinted interior
+    assert np.array_equal(out[:, 110:], image[:, 110:]) and np.array_equal(out[100:], image[100:])
+    assert np.array_equal(overlay(image, np.zeros_like(mask)), image)  # nothing found, nothing drawn

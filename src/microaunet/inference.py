@@ -97,14 +97,15 @@ class Segmenter:
             x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=self.memory_format)
             return torch.sigmoid(self.model(x))[:, 0].float().cpu().numpy()
 
+    def at_image_size(self, probability: np.ndarray, height: int, width: int) -> Prediction:
+        """A (S, S) probability map resized back to the image and thresholded."""
+        full = cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR)
+        return Prediction(full, full >= self.threshold)
+
     def predict_batch(self, images: list[np.ndarray]) -> list[Prediction]:
         images = [as_rgb(im) for im in images]
         probs = self.probabilities(preprocess(images, self.size))
-        out = []
-        for image, prob in zip(images, probs):
-            full = cv2.resize(prob, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
-            out.append(Prediction(full, full >= self.threshold))
-        return out
+        return [self.at_image_size(prob, *image.shape[:2]) for image, prob in zip(images, probs)]
 
     def predict(self, image: np.ndarray | str | Path) -> Prediction:
         """One image: an RGB array (grayscale and RGBA are converted) or a path to an image file."""

@@ -1,7 +1,8 @@
 """``microaunet predict``: masks and overlays for an image, a folder of images, or a video.
 
-For videos, decoding, inference and encoding run in three threads joined by bounded queues, so
-the slowest stage sets the pace (OpenCV and ONNX Runtime release the GIL while they work).
+For videos, three threads joined by bounded queues share the work so that the slowest stage sets
+the pace (OpenCV and ONNX Runtime release the GIL while they work): decoding and resizing to the
+model's input; inference; resizing back, overlay and encoding.
 """
 
 from __future__ import annotations
@@ -17,18 +18,22 @@ import numpy as np
 from tqdm import tqdm
 
 from .data.io import IMAGE_EXTENSIONS, DataError, read_image
-from .inference import Segmenter
+from .inference import Segmenter, preprocess
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
-TINT = np.array([0, 255, 0], np.float32)
+TINT = np.array([0, 255, 0], np.float64)
 
 
 def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.35) -> np.ndarray:
     """The RGB image with the mask's region tinted green and its contour drawn, at the image's resolution."""
-    out = image.astype(np.float32)
-    out[mask] = (1 - alpha) * out[mask] + alpha * TINT
-    out = out.astype(np.uint8)
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    out = image.copy()
+    mask_u8 = mask.astype(np.uint8)
+    x, y, w, h = cv2.boundingRect(mask_u8)  # tint only the mask's bounding box: 720p frames stay cheap
+    if w and h:
+        region = out[y:y + h, x:x + w]
+        tinted = cv2.add(cv2.addWeighted(region, 1 - alpha, region, 0, 0), (*(alpha * TINT).tolist(), 0))
+        cv2.copyTo(tinted, mask_u8[y:y + h, x:x + w], region)  # writes into ``out`` through the view
+    contours, _ = cv2.findContours(mask_u8, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     thickness = max(1, round(max(image.shape[:2]) / 400))
     return cv2.drawContours(out, contours, -1, (255, 255, 0), thickness)
 
@@ -80,21 +85,23 @@ def predict_video(segmenter: Segmenter, path: Path, out: Path, save_masks: bool 
     results: queue.Queue = queue.Queue(maxsize=4 * batch_size)
     failure: list[BaseException] = []
 
-    def read() -> None:
+    def read() -> None:  # decode, and resize for the model
         frame = first
         try:
             while frame is not None:
-                frames.put(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+                rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                frames.put((rgb, preprocess([rgb], segmenter.size)[0]))
                 ok, frame = capture.read()
                 frame = frame if ok else None
         finally:
             frames.put(None)
 
-    def write() -> None:
+    def write() -> None:  # back to the frame's size, overlay, encode
         index = 0
         try:
             while (item := results.get()) is not None:
-                image, mask = item
+                image, probability = item
+                mask = segmenter.at_image_size(probability, height, width).mask
                 writer.write(cv2.cvtColor(overlay(image, mask), cv2.COLOR_RGB2BGR))
                 if save_masks:
                     cv2.imwrite(str(out / "masks" / f"{path.stem}_{index:06d}.png"), mask.astype(np.uint8) * 255)
@@ -112,13 +119,15 @@ def predict_video(segmenter: Segmenter, path: Path, out: Path, save_masks: bool 
         while not done:
             batch = []
             while len(batch) < batch_size:
-                frame = frames.get()
-                if frame is None:
+                item = frames.get()
+                if item is None:
                     done = True
                     break
-                batch.append(frame)
-            for image, pred in zip(batch, segmenter.predict_batch(batch) if batch else []):
-                results.put((image, pred.mask))
+                batch.append(item)
+            if batch:
+                probabilities = segmenter.probabilities(np.stack([model_input for _, model_input in batch]))
+                for (image, _), probability in zip(batch, probabilities):
+                    results.put((image, probability))
             n += len(batch)
             bar.update(len(batch))
             bar.set_postfix(fps=f"{n / (time.perf_counter() - t0):.1f}")
