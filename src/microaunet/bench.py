@@ -128,13 +128,13 @@ def _stats(times: list[float], images: int) -> dict[str, float]:
 
 
 def bench_speed(models: list[str] | None = None, size: int = 256, threads: tuple[int, ...] = (1, 2),
-                repeats: int = 20, warmup: int = 5) -> dict[str, Any]:
-    """Latency (batch 1) and throughput (batch 8) of every model, PyTorch eager and ONNX Runtime."""
+                repeats: int = 20, warmup: int = 5, video_frames: int = 300) -> dict[str, Any]:
+    """Latency (batch 1) and throughput (batch 8) of every model, PyTorch eager and ONNX Runtime,
+    then end-to-end 720p video prediction (``video_frames`` 0 leaves it out)."""
     import tempfile
 
-    import onnxruntime as ort
-
     from .export import export_onnx
+    from .inference import onnx_session
     from .models import MODELS
 
     rows = []
@@ -145,10 +145,7 @@ def bench_speed(models: list[str] | None = None, size: int = 256, threads: tuple
             torch_model = model.to(memory_format=torch.channels_last)
             for n_threads in threads:
                 torch.set_num_threads(n_threads)
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = n_threads
-                options.inter_op_num_threads = 1
-                session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+                session = onnx_session(onnx_path, n_threads)
                 for batch in (1, 8):
                     x = torch.randn(batch, 3, size, size)
                     x_cl, x_np = x.contiguous(memory_format=torch.channels_last), x.numpy()
@@ -166,7 +163,40 @@ def bench_speed(models: list[str] | None = None, size: int = 256, threads: tuple
                         rows.append({"model": name, "backend": backend, "threads": n_threads, "batch": batch,
                                      **_stats(times, batch)})
     torch.set_num_threads(max(threads))
-    return {"size": size, "rows": rows, "machine": machine()}
+    video = [bench_video(n_threads, video_frames) for n_threads in threads] if video_frames else []
+    return {"size": size, "rows": rows, "video": video, "machine": machine()}
+
+
+def synthetic_video(path: Path, frames: int, width: int = 1280, height: int = 720) -> Path:
+    """An mp4 of synthetic polyp frames drifting sideways."""
+    import cv2
+
+    from .data.synthetic import synthetic_pair
+
+    rng = np.random.default_rng(0)
+    scenes = [cv2.cvtColor(cv2.resize(synthetic_pair(rng, 256)[0], (width, height)), cv2.COLOR_RGB2BGR)
+              for _ in range(4)]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (width, height))
+    for i in range(frames):
+        writer.write(np.roll(scenes[(i // 25) % len(scenes)], 4 * i, axis=1))
+    writer.release()
+    return path
+
+
+def bench_video(threads: int, frames: int = 300) -> dict[str, Any]:
+    """End-to-end ``predict`` on a 720p video with the shipped MicroAUNet: decode, resize, infer,
+    overlay, encode."""
+    import tempfile
+
+    from .inference import Segmenter
+    from .predict import predict_video
+
+    with tempfile.TemporaryDirectory() as tmp:
+        video = synthetic_video(Path(tmp) / "synthetic_720p.mp4", frames)
+        segmenter = Segmenter(threads=threads)
+        predict_video(segmenter, video, Path(tmp) / "warmup")  # the first run also exports the ONNX model
+        result = predict_video(segmenter, video, Path(tmp) / "out")
+    return {"threads": threads, "frames": result["frames"], "size": result["size"], "fps": result["fps"]}
 
 
 def format_speed(result: dict[str, Any]) -> str:
@@ -175,4 +205,7 @@ def format_speed(result: dict[str, Any]) -> str:
     for r in result["rows"]:
         lines.append(f"{r['model']:18}{r['backend']:13}{r['threads']:>8}{r['batch']:>6}"
                      f"{r['median_ms']:>15.3f}{r['iqr_ms']:>9.3f}{r['images_per_s']:>9.1f}")
+    for v in result.get("video", []):
+        lines.append(f"predict on a {v['size'][0]}x{v['size'][1]} video (decode, resize, infer, overlay, encode), "
+                     f"{v['threads']} inference thread(s): {v['fps']:.1f} frames/s over {v['frames']} frames")
     return "\n".join(lines)
