@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -27,9 +28,25 @@ from .losses import bce_dice_loss
 from .models import build_model
 
 
+def cpu_name() -> str:
+    """The CPU's model name where /proc/cpuinfo tells it, else the architecture."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def machine() -> dict[str, Any]:
-    return {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-            "torch": torch.__version__, "python": platform.python_version()}
+    versions = {}
+    for module in ("onnxruntime", "cv2"):
+        try:
+            versions[module] = __import__(module).__version__
+        except ImportError:
+            pass
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version()} | versions
 
 
 def bench_data(data: str | Path, size: int = 256, limit: int = 200) -> dict[str, Any]:
