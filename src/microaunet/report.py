@@ -211,7 +211,7 @@ def complexity_section(root: Path) -> tuple[str, list[dict[str, Any]]]:
                                        + ["-" if v is None else f"{v:.2f}" for v in ms]) + " |")
         records.append(r | {f"{b}_{t}thr_ms": v for (b, t), v in zip(timed, ms)})
     caption = ("Table 2: complexity at 256x256, batch 1; latency: median over repeats, batch 1"
-               + (f", {speed['machine']}" if speed.get("machine") else " (no speed.json: run microaunet bench speed "
+               + (", " + ", ".join(f"{k} {v}" for k, v in speed["machine"].items()) if speed.get("machine") else " (no speed.json: run microaunet bench speed "
                   "--json > RUNS_DIR/speed.json)"))
     return f"{caption}\n\n" + "\n".join(lines) + "\n", records
 
