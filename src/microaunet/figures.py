@@ -108,9 +108,10 @@ def qualitative_figure(groups: list[Group], path: Path, tile: int = 192) -> Path
         return f"checkpoints not found: {', '.join(missing)}"
     models = [load_model(e.result["ckpt"])[0].eval() for e in first]
     dataset = find_pairs(first[0].result["data"])
-    samples = {s.id: s for s in dataset.subset(pick_images(groups))}
+    picked = pick_images(groups)
+    samples = {s.id: s for s in dataset.subset(picked)}
     rows = []
-    for image_id in pick_images(groups):
+    for image_id in picked:
         image, mask = read_image(samples[image_id].image), read_mask(samples[image_id].mask)
         panels = [image, overlay(image, mask)]
         for model, e in zip(models, first):

@@ -244,16 +244,15 @@ def report(root: str | Path, out_dir: str | Path | None = None) -> str:
     parts.insert(2, table2)
     if out_dir:
         write_csv(out_dir / "table2.csv", records)
-        parts.append(figures(rows, out_dir))
+        parts.append(figures(rows, {r["model"]: r for r in records}, out_dir))
     text = "\n".join(parts)
     if out_dir:
         (out_dir / "tables.md").write_text(text)
     return text
 
 
-def figures(rows: list[Evaluation], out_dir: Path) -> str:
+def figures(rows: list[Evaluation], complexity: dict[str, dict[str, Any]], out_dir: Path) -> str:
     """Figures 3-5 under ``out_dir``; Markdown that shows them (or says why one is missing)."""
-    from .complexity import complexity_table
     from .figures import qualitative_figure, radar_figure, scatter_figure
 
     main = sections(rows)["table1"][1]
@@ -261,7 +260,6 @@ def figures(rows: list[Evaluation], out_dir: Path) -> str:
     if not main:
         return "Figures: no in-domain evaluations yet\n"
     lines.append(f"![Fig. 3]({radar_figure(main, out_dir / 'fig3_radar.png').name})")
-    complexity = {r["model"]: r for r in complexity_table(models=sorted({g.members[0].result["model"] for g in main}))}
     lines.append(f"![Fig. 4]({scatter_figure(main, complexity, out_dir / 'fig4_scatter.png').name})")
     for dataset in sorted({g.tested_on for g in main}):
         same = [g for g in main if g.tested_on == dataset]
