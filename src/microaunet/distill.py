@@ -119,15 +119,17 @@ class DistillationObjective(nn.Module):
         """Each term of the current stage (switched-off terms are absent) and the weight w."""
         s = self.settings
         out = model(images, return_features=True)
-        with torch.no_grad():
-            teacher = self.teacher(images, return_features=True)
         terms = {"seg": bce_dice_loss(out.logits, masks)}
         w = imitation_weight(progress, s.stage1_fraction)
-        if progress < s.stage1_fraction:
-            if s.imitation:
-                terms["mimic"] = (1 - w) * feature_mimicry(out.skips, teacher.skips, self.projections, s.level_weights)
-                terms["kl"] = w * bernoulli_kl(teacher.logits, out.logits, s.temperature)
-        elif s.preference:
+        stage1 = progress < s.stage1_fraction
+        if not (s.imitation if stage1 else s.preference):
+            return terms, w  # an ablated stage: the teacher's forward pass is not needed
+        with torch.no_grad():
+            teacher = self.teacher(images, return_features=True)
+        if stage1:
+            terms["mimic"] = (1 - w) * feature_mimicry(out.skips, teacher.skips, self.projections, s.level_weights)
+            terms["kl"] = w * bernoulli_kl(teacher.logits, out.logits, s.temperature)
+        else:
             teacher_prob = torch.sigmoid(teacher.logits)
             terms["cont"] = pixel_contrast(self.embed(out.decoder), teacher_prob, s)
             terms["reg"] = s.rho * bernoulli_kl(teacher.logits, out.logits, s.temperature)
