@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import pytest
 
-from microaunet.figures import pick_images
+from microaunet.checkpoint import save_weights
+from microaunet.data.synthetic import write_synthetic_dataset
+from microaunet.figures import pick_images, qualitative_figure
+from microaunet.models import build_model
 from microaunet.report import MAIN_COLUMNS, collect, group, group_table, run_label, sections
 
 DISTILL = {"imitation": True, "preference": True}
@@ -19,7 +23,8 @@ def _block(dice: float) -> dict:
 
 
 def _write_run(root: Path, name: str, model: str, seed: int, dice: float, train: str = "data/Kvasir-SEG",
-               test: str = "data/Kvasir-SEG", distill: dict | None = None, rows: dict | None = None) -> None:
+               test: str = "data/Kvasir-SEG", distill: dict | None = None, rows: dict | None = None,
+               size: int = 256) -> None:
     run = root / name
     run.mkdir(parents=True)
     config = {"model": model, "data": train, "split": "paper", "epochs": 100, "seed": seed}
@@ -28,7 +33,7 @@ def _write_run(root: Path, name: str, model: str, seed: int, dice: float, train:
     (run / "config.json").write_text(json.dumps(config))
     rows = rows or {"a": dice}
     result = {"model": model, "ckpt": str(run / "last.pt"), "data": test, "split_definition": "paper", "split": "test",
-              "size": 256, "threshold": 0.5, "at_256": _block(dice), "at_original": _block(dice),
+              "size": size, "threshold": 0.5, "at_256": _block(dice), "at_original": _block(dice),
               "per_image_rows": [{"id": k, "dice": v} for k, v in rows.items()]}
     (run / "eval_test.json").write_text(json.dumps(result))
 
@@ -76,3 +81,19 @@ def test_qualitative_images_are_picked_by_quantiles_of_mean_dice(tmp_path: Path)
     _write_run(tmp_path, "b", "unet", 1, 0.8, rows=rows_b)
     # mean Dice is 0.5 for img0..img8 and 0.7 for img9: ties keep id order, img9 is the easiest
     assert pick_images(group(collect(tmp_path))) == ["img1", "img3", "img5", "img7", "img9"]
+
+
+def test_qualitative_figure_uses_weights_kept_beside_the_evaluation_and_names_the_missing(tmp_path: Path) -> None:
+    data = write_synthetic_dataset(tmp_path / "data", count=6, size=64, seed=3)
+    rows = {f"synth_{i:04d}": i / 6 for i in range(6)}
+    _write_run(tmp_path / "runs", "teacher", "malunet", 1, 0.8, train=str(data), test=str(data), rows=rows, size=64)
+    _write_run(tmp_path / "runs", "student", "microaunet", 1, 0.7, train=str(data), test=str(data), rows=rows,
+               size=64, distill=DISTILL)
+    save_weights(build_model("malunet"), "malunet", tmp_path / "runs" / "teacher" / "final.safetensors")
+    groups = group(collect(tmp_path / "runs"))
+    path, missing = qualitative_figure(groups, tmp_path / "fig5.png", tile=32)
+    assert missing == ["MicroAUNet"]
+    # one header band, then five picked rows; columns: image, ground truth, the teacher's prediction
+    assert cv2.imread(str(path)).shape == (28 + 5 * 32, 3 * 32, 3)
+    (tmp_path / "runs" / "teacher" / "final.safetensors").unlink()
+    assert qualitative_figure(groups, tmp_path / "none.png", tile=32) == (None, ["MicroAUNet", "MALUNet"])

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from .paper import PAPER_METRICS, paper_result
-from .report import Group
+from .report import Evaluation, Group
 
 RADAR_LABELS = ("Dice", "IoU", "Acc", "Spe", "Sen")
 GRID_QUANTILES = (0.1, 0.3, 0.5, 0.7, 0.9)
@@ -93,22 +93,34 @@ def pick_images(groups: list[Group]) -> list[str]:
     return [order[min(len(order) - 1, int(q * len(order)))] for q in GRID_QUANTILES]
 
 
-def qualitative_figure(groups: list[Group], path: Path, tile: int = 192) -> Path | str:
-    """Rows: the picked images; columns: image, ground truth, each model's prediction (green) with the
-    ground truth's outline (white). Returns a reason instead of a path when a checkpoint is missing."""
+def weights_of(evaluation: Evaluation) -> Path | None:
+    """The evaluated model's weights: ``final.safetensors`` beside the evaluation (as results/ keeps
+    them), else the checkpoint the evaluation names, if either exists."""
+    for candidate in (evaluation.path.parent / "final.safetensors", Path(evaluation.result["ckpt"])):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def qualitative_figure(groups: list[Group], path: Path, tile: int = 192) -> tuple[Path | None, list[str]]:
+    """Rows: the picked images (chosen from every group's per-image Dice); columns: image, ground truth,
+    each model's prediction (green) with the ground truth's outline (white). Models whose weights are
+    not found are left out and named in the second return value; with none found, nothing is drawn."""
     from .checkpoint import load_model
     from .data import find_pairs, read_image, read_mask
     from .demo import draw_outline
     from .evaluate import predict_probability
     from .predict import overlay
 
-    first = [g.members[0] for g in groups]
-    missing = [str(e.result["ckpt"]) for e in first if not Path(e.result["ckpt"]).exists()]
-    if missing:
-        return f"checkpoints not found: {', '.join(missing)}"
-    models = [load_model(e.result["ckpt"])[0].eval() for e in first]
-    dataset = find_pairs(first[0].result["data"])
     picked = pick_images(groups)
+    found = [(g, g.members[0], weights_of(g.members[0])) for g in groups]
+    missing = [g.label for g, _, w in found if w is None]
+    found = [(g, e, w) for g, e, w in found if w is not None]
+    if not found:
+        return None, missing
+    groups, first = [g for g, _, _ in found], [e for _, e, _ in found]
+    models = [load_model(w)[0].eval() for _, _, w in found]
+    dataset = find_pairs(first[0].result["data"])
     samples = {s.id: s for s in dataset.subset(picked)}
     rows = []
     for image_id in picked:
@@ -122,4 +134,4 @@ def qualitative_figure(groups: list[Group], path: Path, tile: int = 192) -> Path
     for k, title in enumerate(["image", "ground truth"] + [g.label for g in groups]):
         cv2.putText(header, title[:24], (k * tile + 4, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.imwrite(str(path), cv2.cvtColor(np.concatenate([header, *rows], 0), cv2.COLOR_RGB2BGR))
-    return path
+    return path, missing
