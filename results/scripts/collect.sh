@@ -5,7 +5,7 @@
 set -euo pipefail
 src=$1 dst=$2 desc=$3
 mkdir -p "$dst"
-for f in command.txt commit.txt wall_clock.txt train_stdout.log config.json log.csv final.safetensors \
+for f in command.txt commit.txt machine.txt wall_clock.txt train_stdout.log config.json log.csv final.safetensors \
          eval_command.txt eval_test.json eval_test.txt; do
   if [[ -f $src/$f ]]; then cp "$src/$f" "$dst/$f"; fi
 done
