@@ -1,24 +1,30 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 import torch
 
 from microaunet.checkpoint import load_model
+from microaunet.layout import fastest_layout
+from microaunet.models import build_model
 from microaunet.data import io as data_io
 from microaunet.train import TrainConfig, Trainer
 
 
 def config(data: Path, out: Path, **kw) -> TrainConfig:
     base = dict(model="microaunet", data=str(data), split="random", out=str(out), size=64, batch_size=4,
-                epochs=2, val_fraction=0.2, threads=1)
+                epochs=2, val_fraction=0.2, threads=1, layout="nchw")
     return TrainConfig(**(base | kw))
 
 
-def test_trains_logs_and_saves(synthetic_dir: Path, tmp_path: Path) -> None:
-    result = Trainer(config(synthetic_dir, tmp_path / "run")).fit()
+def test_trains_logs_and_saves(synthetic_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    trainer = Trainer(config(synthetic_dir, tmp_path / "run", layout="auto"))
+    assert re.search(r"memory layout: (nchw|channels_last) \(seconds per training step: channels_last [0-9.]+, "
+                     r"nchw [0-9.]+\)", capsys.readouterr().out)
+    result = trainer.fit()
     assert result["epoch"] == 2
     log = (tmp_path / "run" / "log.csv").read_text().splitlines()
     assert log[0].startswith("epoch,lr,loss_seg") and len(log) == 3 and "val_dice" in log[0]
@@ -54,3 +60,12 @@ def test_training_never_reads_the_test_split(synthetic_dir: Path, tmp_path: Path
     monkeypatch.setattr(data_io, "_open", lambda path: opened.append(Path(path).stem) or real_open(path))
     Trainer(config(synthetic_dir, tmp_path / "run", split=str(tmp_path / "split.json"), epochs=1)).fit()
     assert opened and set(opened) <= set(split["train"])
+
+
+def test_timing_the_layouts_leaves_the_model_untouched() -> None:
+    model = build_model("microaunet", seed=0).train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    name, seconds = fastest_layout(model, batch_size=2, size=32, device=torch.device("cpu"), steps=1)
+    assert name == min(seconds, key=seconds.get) and set(seconds) == {"nchw", "channels_last"}
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BatchNorm statistics too
+    assert all(p.grad is None for p in model.parameters())

@@ -5,7 +5,8 @@
 ``bench train`` — images per second of a teacher (MALUNet) training step and of a distillation step,
                   for a plain eager PyTorch loop (decode every image from disk at every step,
                   NCHW float32) and for this package's pipeline (cached uint8 samples, batch
-                  augmentation, channels-last), measured side by side in one run.
+                  augmentation, each model in its faster memory layout on this machine, see
+                  :mod:`microaunet.layout`), measured side by side in one run.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .data import find_pairs, read_image, read_mask
 from .data.augment import augment, to_model_input
 from .data.cache import decode_samples, load_samples, resize_image, resize_mask
 from .distill import DistillationObjective, DistillSettings
+from .layout import LAYOUTS, fastest_layout
 from .losses import bce_dice_loss
 from .models import build_model
 
@@ -84,45 +86,52 @@ def bench_train(data: str | Path, size: int = 256, batch_size: int = 8, steps: i
         return to_model_input(torch.from_numpy(images)), torch.from_numpy(masks).unsqueeze(1).float()
 
     def cached_batch(i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """What ``train`` does: a random batch of the decoded cache, augmented."""
         idx = torch.randperm(len(cached.ids), generator=generator)[:batch_size].numpy()
         images = to_model_input(torch.from_numpy(cached.images[idx]))
         masks = torch.from_numpy(cached.masks[idx]).unsqueeze(1).float()
-        images, masks = augment(images, masks, generator)
-        return images.contiguous(memory_format=torch.channels_last), masks
+        return augment(images, masks, generator)
 
-    def teacher_step(model, optimizer, batch_fn):
+    def teacher_step(model, optimizer, batch_fn, layout):
         def step(i: int) -> None:
             images, masks = batch_fn(i)
-            loss = bce_dice_loss(model(images), masks)
+            loss = bce_dice_loss(model(images.contiguous(memory_format=layout)), masks)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         return step
 
-    def distill_step(student, objective, optimizer, batch_fn):
+    def distill_step(student, objective, optimizer, batch_fn, layout):
         def step(i: int) -> None:
             images, masks = batch_fn(i)
-            loss, _ = objective(student, images, masks, 0.25)
+            loss, _ = objective(student, images.contiguous(memory_format=layout), masks, 0.25)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
         return step
 
-    results: dict[str, Any] = {"size": size, "batch_size": batch_size, "steps": steps, "machine": machine()}
-    for pipeline, batch_fn, fmt in (("eager_decode_nchw", eager_batch, torch.contiguous_format),
-                                    ("cached_channels_last", cached_batch, torch.channels_last)):
-        teacher = build_model("malunet", seed=0).to(memory_format=fmt)
+    cpu = torch.device("cpu")
+    layouts = {name: fastest_layout(build_model(name, seed=0), batch_size, size, cpu)[0] for name in ("malunet", "microaunet")}
+    results: dict[str, Any] = {"size": size, "batch_size": batch_size, "steps": steps, "machine": machine(),
+                               "layouts": layouts}
+    nchw = torch.contiguous_format
+    # (pipeline, batches, teacher training layout, student layout, frozen teacher's layout as distill runs it)
+    pipelines = (("eager_decode_nchw", eager_batch, nchw, nchw, nchw),
+                 ("cached_fastest_layout", cached_batch, LAYOUTS[layouts["malunet"]], LAYOUTS[layouts["microaunet"]],
+                  torch.channels_last))
+    for pipeline, batch_fn, teacher_fmt, student_fmt, frozen_fmt in pipelines:
+        teacher = build_model("malunet", seed=0).to(memory_format=teacher_fmt)
         opt = torch.optim.AdamW(teacher.parameters(), 1e-3)
-        seconds = _time_steps(teacher_step(teacher, opt, batch_fn), steps, warmup)
+        seconds = _time_steps(teacher_step(teacher, opt, batch_fn, teacher_fmt), steps, warmup)
         results[f"teacher_{pipeline}"] = round(steps * batch_size / seconds, 1)
-        student = build_model("microaunet", seed=0).to(memory_format=fmt)
-        objective = DistillationObjective(build_model("malunet", seed=1).to(memory_format=fmt), student.widths,
-                                          DistillSettings())
+        student = build_model("microaunet", seed=0).to(memory_format=student_fmt)
+        frozen = build_model("malunet", seed=1).to(memory_format=frozen_fmt)
+        objective = DistillationObjective(frozen, student.widths, DistillSettings())
         opt = torch.optim.AdamW(list(student.parameters()) + list(objective.projections.parameters()), 1e-3)
-        seconds = _time_steps(distill_step(student, objective, opt, batch_fn), steps, warmup)
+        seconds = _time_steps(distill_step(student, objective, opt, batch_fn, student_fmt), steps, warmup)
         results[f"distill_{pipeline}"] = round(steps * batch_size / seconds, 1)
     for kind in ("teacher", "distill"):
-        results[f"{kind}_speedup"] = round(results[f"{kind}_cached_channels_last"] / results[f"{kind}_eager_decode_nchw"], 2)
+        results[f"{kind}_speedup"] = round(results[f"{kind}_cached_fastest_layout"] / results[f"{kind}_eager_decode_nchw"], 2)
     return results
 
 

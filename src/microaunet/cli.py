@@ -98,6 +98,8 @@ def add_training_args(p: argparse.ArgumentParser, model_flags: tuple[str, ...] =
     p.add_argument("--ema-decay", type=float, default=0.999)
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
     p.add_argument("--device", default="cpu", help="cpu, or cuda when present")
+    p.add_argument("--layout", default="auto", choices=["auto", "nchw", "channels_last"],
+                   help="memory layout of training (same function; auto: time both, keep the faster)")
     p.add_argument("--cache-dir", help="where decoded samples are cached (default: ~/.cache/microaunet)")
     p.add_argument("--skip-bad", action="store_true", help="skip unpaired or unreadable files with a warning")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -111,7 +113,7 @@ def training_config(args: argparse.Namespace, **extra: Any) -> TrainConfig:
         model=args.model, data=str(args.data), split=args.split, out=str(args.out), size=args.size,
         batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay,
         seed=args.seed, val_fraction=args.val_fraction, ema_decay=args.ema_decay, threads=args.threads,
-        device=args.device, cache_dir=args.cache_dir, skip_bad=args.skip_bad, extra=extra,
+        device=args.device, cache_dir=args.cache_dir, skip_bad=args.skip_bad, layout=args.layout, extra=extra,
     )
 
 

@@ -29,6 +29,7 @@ from tqdm import tqdm
 from .checkpoint import atomic_save, save_weights
 from .data import SampleArrays, load_training_data
 from .data.augment import augment, to_model_input
+from .layout import LAYOUTS, fastest_layout
 from .losses import bce_dice_loss
 from .models import build_model, count_parameters
 
@@ -53,6 +54,7 @@ class TrainConfig:
     device: str = "cpu"
     cache_dir: str | None = None
     skip_bad: bool = False
+    layout: str = "auto"  # nchw, channels_last, or auto: the faster on this machine (see layout.py)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -73,19 +75,20 @@ def _distributed() -> tuple[int, int]:
     return 0, 1
 
 
-def _batches(arrays: SampleArrays, batch_size: int, device: torch.device):
+def _batches(arrays: SampleArrays, batch_size: int, device: torch.device, layout: torch.memory_format):
     for start in range(0, len(arrays.ids), batch_size):
         images = torch.from_numpy(arrays.images[start:start + batch_size])
         masks = torch.from_numpy(arrays.masks[start:start + batch_size])
-        yield to_model_input(images).to(device).contiguous(memory_format=torch.channels_last), masks.to(device)
+        yield to_model_input(images).to(device).contiguous(memory_format=layout), masks.to(device)
 
 
 @torch.no_grad()
-def validate(model: nn.Module, arrays: SampleArrays, device: torch.device, batch_size: int = 16) -> dict[str, float]:
+def validate(model: nn.Module, arrays: SampleArrays, device: torch.device, batch_size: int = 16,
+             layout: torch.memory_format = torch.contiguous_format) -> dict[str, float]:
     """Per-image mean Dice and IoU at the training size, threshold 0.5 (a quick model-selection signal)."""
     model.eval()
     dice, iou = [], []
-    for images, masks in _batches(arrays, batch_size, device):
+    for images, masks in _batches(arrays, batch_size, device, layout):
         pred = model(images)[:, 0] > 0
         gt = masks.bool()
         inter = (pred & gt).flatten(1).sum(1).double()
@@ -111,7 +114,9 @@ class Trainer:
             config.cache_dir, config.skip_bad,
         )
         torch.manual_seed(config.seed)
-        self.model = build_model(config.model, seed=config.seed).to(self.device, memory_format=torch.channels_last)
+        self.model = build_model(config.model, seed=config.seed).to(self.device)
+        self.layout = LAYOUTS[self._choose_layout()]
+        self.model = self.model.to(memory_format=self.layout)
         self.objective = (objective or SupervisedObjective()).to(self.device)
         self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
         self.train_model = self.model
@@ -125,6 +130,21 @@ class Trainer:
         self.epoch = 0
         self.best = {"val_dice": -1.0, "epoch": -1}
         self.elapsed = 0.0
+
+    def _choose_layout(self) -> str:
+        """The configured layout, or with ``auto`` the faster one measured by rank 0 (and shared)."""
+        cfg = self.config
+        if cfg.layout != "auto":
+            return cfg.layout
+        choice = [None]
+        if self.rank == 0:
+            name, seconds = fastest_layout(self.model, cfg.batch_size, cfg.size, self.device)
+            print(f"memory layout: {name} (seconds per training step: "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in seconds.items()) + ")", flush=True)
+            choice = [name]
+        if self.world > 1:
+            dist.broadcast_object_list(choice, src=0)
+        return choice[0]
 
     # checkpointing -------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -184,7 +204,7 @@ class Trainer:
             images = to_model_input(torch.from_numpy(train.images[idx]))
             masks = torch.from_numpy(train.masks[idx]).unsqueeze(1).float()
             images, masks = augment(images, masks, self.generator)
-            images = images.to(self.device).contiguous(memory_format=torch.channels_last)
+            images = images.to(self.device).contiguous(memory_format=self.layout)
             progress = (self.epoch + step / n_steps) / cfg.epochs
             loss, parts = self.objective(self.train_model, images, masks.to(self.device), progress)
             self.optimizer.zero_grad(set_to_none=True)
@@ -217,7 +237,7 @@ class Trainer:
             if self.rank != 0:
                 continue
             if self.data.val is not None:
-                row |= validate(self.ema.module, self.data.val, self.device)
+                row |= validate(self.ema.module, self.data.val, self.device, layout=self.layout)
             row |= {"seconds": round(seconds, 2), "images_per_s": round(row.pop("images") * self.world / seconds, 1)}
             self._log(row)
             if row.get("val_dice", -1.0) > self.best["val_dice"]:
