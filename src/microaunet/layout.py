@@ -1,8 +1,9 @@
 """The memory layout a training step runs fastest in, measured on the machine at hand.
 
-Which of NCHW and channels-last is faster depends on the model and the CPU: on a 2-core AMD EPYC
-MicroAUNet trained 1.6x faster channels-last, on a 2-core Xeon 1.3x faster in NCHW, while MALUNet
-preferred channels-last on both. Both layouts compute the same function, so ``auto`` times a few
+Which of NCHW and channels-last is faster depends on the model, the CPU and the thread count: on a
+2-core AMD EPYC MicroAUNet trained 1.6x faster channels-last; on a 2-core Xeon it was 1.3x faster in
+NCHW on one thread beside another job and 1.3x slower on both threads of a quiet machine (see
+results/speed.md). Both layouts compute the same function, so ``auto`` times a few
 forward-backward steps of a copy of the model in each and keeps the faster (as cuDNN's benchmark
 mode does for its algorithms).
 """
