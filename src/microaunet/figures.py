@@ -113,13 +113,13 @@ def qualitative_figure(groups: list[Group], path: Path, tile: int = 192) -> tupl
     from .predict import overlay
 
     picked = pick_images(groups)
-    found = [(g, g.members[0], weights_of(g.members[0])) for g in groups]
-    missing = [g.label for g, _, w in found if w is None]
-    found = [(g, e, w) for g, e, w in found if w is not None]
-    if not found:
+    weights = [weights_of(g.members[0]) for g in groups]
+    missing = [g.label for g, w in zip(groups, weights) if w is None]
+    shown = [g for g, w in zip(groups, weights) if w is not None]
+    if not shown:
         return None, missing
-    groups, first = [g for g, _, _ in found], [e for _, e, _ in found]
-    models = [load_model(w)[0].eval() for _, _, w in found]
+    first = [g.members[0] for g in shown]
+    models = [load_model(w)[0].eval() for w in weights if w is not None]
     dataset = find_pairs(first[0].result["data"])
     samples = {s.id: s for s in dataset.subset(picked)}
     rows = []
@@ -131,7 +131,7 @@ def qualitative_figure(groups: list[Group], path: Path, tile: int = 192) -> tupl
             panels.append(draw_outline(overlay(image, prob >= e.result["threshold"]), mask, (255, 255, 255)))
         rows.append(np.concatenate([cv2.resize(p, (tile, tile), interpolation=cv2.INTER_AREA) for p in panels], 1))
     header = np.full((28, rows[0].shape[1], 3), 255, np.uint8)
-    for k, title in enumerate(["image", "ground truth"] + [g.label for g in groups]):
+    for k, title in enumerate(["image", "ground truth"] + [g.label for g in shown]):
         cv2.putText(header, title[:24], (k * tile + 4, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.imwrite(str(path), cv2.cvtColor(np.concatenate([header, *rows], 0), cv2.COLOR_RGB2BGR))
     return path, missing
