@@ -10,7 +10,7 @@ import pytest
 
 from microaunet.checkpoint import save_weights
 from microaunet.data.synthetic import write_synthetic_dataset
-from microaunet.figures import pick_images, qualitative_figure
+from microaunet.figures import drawable_run, pick_images, qualitative_figure
 from microaunet.models import build_model
 from microaunet.report import MAIN_COLUMNS, collect, group, group_table, run_label, sections
 
@@ -74,13 +74,17 @@ def test_cross_dataset_runs_go_to_the_generalisation_table(tmp_path: Path) -> No
     assert found["table3"] == [("MicroAUNet-2 (no imitation)", "Kvasir-SEG")]
 
 
-def test_qualitative_images_are_picked_by_quantiles_of_mean_dice(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("second_model", "second_seed", "n_groups"), [("unet", 1, 2), ("malunet", 2, 1)])
+def test_qualitative_images_are_picked_by_quantiles_of_mean_dice(tmp_path: Path, second_model: str,
+                                                                   second_seed: int, n_groups: int) -> None:
     rows_a = {f"img{i}": i / 10 for i in range(10)}
     rows_b = {f"img{i}": 1 - i / 10 for i in range(10)} | {"img9": 0.5}
-    _write_run(tmp_path, "a", "malunet", 1, 0.8, rows=rows_a)
-    _write_run(tmp_path, "b", "unet", 1, 0.8, rows=rows_b)
+    _write_run(tmp_path, "a", "malunet", 1, 0.8, rows=rows_b)
+    _write_run(tmp_path, "b", second_model, second_seed, 0.8, rows=rows_a)
+    groups = group(collect(tmp_path))
+    assert len(groups) == n_groups  # two models, or two seeds of one model averaged alike
     # mean Dice is 0.5 for img0..img8 and 0.7 for img9: ties keep id order, img9 is the easiest
-    assert pick_images(group(collect(tmp_path))) == ["img1", "img3", "img5", "img7", "img9"]
+    assert pick_images(groups) == ["img1", "img3", "img5", "img7", "img9"]
 
 
 def test_qualitative_figure_uses_weights_kept_beside_the_evaluation_and_names_the_missing(tmp_path: Path) -> None:
@@ -97,3 +101,17 @@ def test_qualitative_figure_uses_weights_kept_beside_the_evaluation_and_names_th
     assert cv2.imread(str(path)).shape == (28 + 5 * 32, 3 * 32, 3)
     (tmp_path / "runs" / "teacher" / "final.safetensors").unlink()
     assert qualitative_figure(groups, tmp_path / "none.png", tile=32) == (None, ["MicroAUNet", "MALUNet"])
+
+
+def test_qualitative_figure_draws_the_first_seed_whose_weights_are_kept(tmp_path: Path) -> None:
+    data = write_synthetic_dataset(tmp_path / "data", count=6, size=64, seed=3)
+    rows = {f"synth_{i:04d}": i / 6 for i in range(6)}
+    for seed in (1, 2):
+        _write_run(tmp_path / "runs", f"teacher-s{seed}", "malunet", seed, 0.8, train=str(data), test=str(data),
+                   rows=rows, size=64)
+    save_weights(build_model("malunet"), "malunet", tmp_path / "runs" / "teacher-s2" / "final.safetensors")
+    groups = group(collect(tmp_path / "runs"))
+    assert [m.seed for m in groups[0].members] == [1, 2]
+    assert drawable_run(groups[0])[0].seed == 2
+    path, missing = qualitative_figure(groups, tmp_path / "fig5.png", tile=32)
+    assert missing == [] and cv2.imread(str(path)).shape == (28 + 5 * 32, 3 * 32, 3)

@@ -84,9 +84,16 @@ def scatter_figure(groups: list[Group], complexity: dict[str, dict], path: Path)
     return path
 
 
+def _mean_dice_per_image(g: Group) -> dict[str, float]:
+    """Each test image's Dice averaged over the group's seeds."""
+    runs = [{r["id"]: r["dice"] for r in m.result["per_image_rows"]} for m in g.members]
+    return {i: float(np.mean([run[i] for run in runs])) for i in set.intersection(*(set(run) for run in runs))}
+
+
 def pick_images(groups: list[Group]) -> list[str]:
-    """Test images at fixed quantiles (hard to easy) of the per-image Dice averaged over the models."""
-    per_model = [{r["id"]: r["dice"] for r in g.members[0].result["per_image_rows"]} for g in groups]
+    """Test images at fixed quantiles (hard to easy) of the per-image Dice averaged over the models
+    (each model's seeds averaged first)."""
+    per_model = [_mean_dice_per_image(g) for g in groups]
     common = sorted(set.intersection(*(set(d) for d in per_model)))
     mean_dice = np.array([np.mean([d[i] for d in per_model]) for i in common])
     order = [common[k] for k in np.argsort(mean_dice, kind="stable")]
@@ -102,10 +109,20 @@ def weights_of(evaluation: Evaluation) -> Path | None:
     return None
 
 
+def drawable_run(g: Group) -> tuple[Evaluation, Path] | None:
+    """The group's first seed whose weights are kept, with those weights."""
+    for member in g.members:
+        weights = weights_of(member)
+        if weights is not None:
+            return member, weights
+    return None
+
+
 def qualitative_figure(groups: list[Group], path: Path, tile: int = 192) -> tuple[Path | None, list[str]]:
     """Rows: the picked images (chosen from every group's per-image Dice); columns: image, ground truth,
-    each model's prediction (green) with the ground truth's outline (white). Models whose weights are
-    not found are left out and named in the second return value; with none found, nothing is drawn."""
+    each model's prediction (green) with the ground truth's outline (white), from its first seed with
+    kept weights (named in the header when the model has several). Models whose weights are not found
+    are left out and named in the second return value; with none found, nothing is drawn."""
     from .checkpoint import load_model
     from .data import find_pairs, read_image, read_mask
     from .demo import draw_outline
@@ -113,25 +130,25 @@ def qualitative_figure(groups: list[Group], path: Path, tile: int = 192) -> tupl
     from .predict import overlay
 
     picked = pick_images(groups)
-    weights = [weights_of(g.members[0]) for g in groups]
-    missing = [g.label for g, w in zip(groups, weights) if w is None]
-    shown = [g for g, w in zip(groups, weights) if w is not None]
+    runs = [drawable_run(g) for g in groups]
+    missing = [g.label for g, run in zip(groups, runs) if run is None]
+    shown = [(g, *run) for g, run in zip(groups, runs) if run is not None]
     if not shown:
         return None, missing
-    first = [g.members[0] for g in shown]
-    models = [load_model(w)[0].eval() for w in weights if w is not None]
-    dataset = find_pairs(first[0].result["data"])
+    models = [load_model(weights)[0].eval() for _, _, weights in shown]
+    dataset = find_pairs(shown[0][1].result["data"])
     samples = {s.id: s for s in dataset.subset(picked)}
     rows = []
     for image_id in picked:
         image, mask = read_image(samples[image_id].image), read_mask(samples[image_id].mask)
         panels = [image, overlay(image, mask)]
-        for model, e in zip(models, first):
+        for model, (_, e, _) in zip(models, shown):
             _, prob = predict_probability(model, image, e.result["size"])
             panels.append(draw_outline(overlay(image, prob >= e.result["threshold"]), mask, (255, 255, 255)))
         rows.append(np.concatenate([cv2.resize(p, (tile, tile), interpolation=cv2.INTER_AREA) for p in panels], 1))
     header = np.full((28, rows[0].shape[1], 3), 255, np.uint8)
-    for k, title in enumerate(["image", "ground truth"] + [g.label for g in shown]):
+    titles = [g.label if len(g.members) == 1 else f"{g.label}, seed {e.seed}" for g, e, _ in shown]
+    for k, title in enumerate(["image", "ground truth"] + titles):
         cv2.putText(header, title[:24], (k * tile + 4, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.imwrite(str(path), cv2.cvtColor(np.concatenate([header, *rows], 0), cv2.COLOR_RGB2BGR))
     return path, missing
