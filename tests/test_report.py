@@ -24,15 +24,15 @@ def _block(dice: float) -> dict:
 
 def _write_run(root: Path, name: str, model: str, seed: int, dice: float, train: str = "data/Kvasir-SEG",
                test: str = "data/Kvasir-SEG", distill: dict | None = None, rows: dict | None = None,
-               size: int = 256) -> None:
+               size: int = 256, split: str = "paper") -> None:
     run = root / name
     run.mkdir(parents=True)
-    config = {"model": model, "data": train, "split": "paper", "epochs": 100, "seed": seed}
+    config = {"model": model, "data": train, "split": split, "epochs": 100, "seed": seed}
     if distill:
         config["extra"] = {"distill": distill}
     (run / "config.json").write_text(json.dumps(config))
     rows = rows or {"a": dice}
-    result = {"model": model, "ckpt": str(run / "last.pt"), "data": test, "split_definition": "paper", "split": "test",
+    result = {"model": model, "ckpt": str(run / "last.pt"), "data": test, "split_definition": split, "split": "test",
               "size": size, "threshold": 0.5, "at_256": _block(dice), "at_original": _block(dice),
               "per_image_rows": [{"id": k, "dice": v} for k, v in rows.items()]}
     (run / "eval_test.json").write_text(json.dumps(result))
@@ -64,14 +64,20 @@ def test_seeds_are_grouped_into_mean_and_sample_std(tmp_path: Path) -> None:
     assert records[1]["dice_pooled_std"] == 0.0
 
 
-def test_cross_dataset_runs_go_to_the_generalisation_table(tmp_path: Path) -> None:
+def test_cross_dataset_and_other_split_runs_go_to_the_generalisation_table(tmp_path: Path) -> None:
+    cvc = "data/CVC-ClinicDB/PNG"
     _write_run(tmp_path, "in", "malunet", 1, 0.8)
-    _write_run(tmp_path, "cross", "malunet", 1, 0.6, test="data/CVC-ClinicDB/PNG")
+    _write_run(tmp_path, "cross", "malunet", 1, 0.6, test=cvc)
+    _write_run(tmp_path, "sequence", "malunet", 1, 0.5, train=cvc, test=cvc, split="sequence")
     _write_run(tmp_path, "ablated", "microaunet", 1, 0.7, distill={"imitation": False, "preference": True})
-    found = {name: [(g.label, g.tested_on) for g in groups] for name, (_, groups, _, _) in sections(collect(tmp_path)).items()}
-    assert found["table1"] == [("MALUNet", "Kvasir-SEG")]
-    assert found["generalisation"] == [("MALUNet", "CVC-ClinicDB")]
-    assert found["table3"] == [("MicroAUNet-2 (no imitation)", "Kvasir-SEG")]
+    found = {name: [(g.label, g.tested_on, g.test_split) for g in groups]
+             for name, (_, groups, _, _) in sections(collect(tmp_path)).items()}
+    assert found["table1"] == [("MALUNet", "Kvasir-SEG", "paper:test")]
+    assert found["generalisation"] == [("MALUNet", "CVC-ClinicDB", "paper:test"),
+                                       ("MALUNet", "CVC-ClinicDB", "sequence:test")]
+    assert found["table3"] == [("MicroAUNet-2 (no imitation)", "Kvasir-SEG", "paper:test")]
+    table, _ = group_table(sections(collect(tmp_path))["generalisation"][1], MAIN_COLUMNS, with_paper=True)
+    assert "(paper)" not in table  # the paper's numbers sit beside the paper's protocol only
 
 
 @pytest.mark.parametrize(("second_model", "second_seed", "n_groups"), [("unet", 1, 2), ("malunet", 2, 1)])
