@@ -121,3 +121,16 @@ def test_qualitative_figure_draws_the_first_seed_whose_weights_are_kept(tmp_path
     assert drawable_run(groups[0])[0].seed == 2
     path, missing = qualitative_figure(groups, tmp_path / "fig5.png", tile=32)
     assert missing == [] and cv2.imread(str(path)).shape == (28 + 5 * 32, 3 * 32, 3)
+
+
+def test_a_metric_reported_by_only_some_seeds_says_how_many(tmp_path: Path) -> None:
+    for seed in (1, 2, 3):
+        _write_run(tmp_path, f"malunet-s{seed}", "malunet", seed, 0.6 + seed / 10)
+    result_path = tmp_path / "malunet-s3" / "eval_test.json"
+    result = json.loads(result_path.read_text())
+    result["toolbox"] = {"mean_dice": 0.7, "mean_iou": 0.6, "weighted_f": 0.5, "s_measure": 0.8,
+                         "mean_e_measure": 0.9, "max_e_measure": 0.95, "mae": 0.05}
+    result_path.write_text(json.dumps(result))
+    table, _ = group_table(group(collect(tmp_path)), MAIN_COLUMNS)
+    row = table.splitlines()[2]
+    assert "| 0.800 ± 0.100 |" in row and "| 0.700 (n=1) |" in row

@@ -134,11 +134,12 @@ def group(rows: list[Evaluation]) -> list[Group]:
     return list(groups.values())
 
 
-def _cell(stats: tuple[float, float, int], fmt: str) -> str:
+def _cell(stats: tuple[float, float, int], fmt: str, runs: int) -> str:
+    """Mean (± sample std over seeds); a metric that only some of the group's runs report says how many."""
     mean, std, n = stats
     if n == 0 or np.isnan(mean):
         return "-"
-    return format(mean, fmt) + (f" ± {format(std, fmt)}" if n > 1 else "")
+    return format(mean, fmt) + (f" ± {format(std, fmt)}" if n > 1 else "") + (f" (n={n})" if n < runs else "")
 
 
 def group_table(groups: list[Group], columns: tuple, with_paper: bool = False) -> tuple[str, list[dict[str, Any]]]:
@@ -152,7 +153,7 @@ def group_table(groups: list[Group], columns: tuple, with_paper: bool = False) -
         seeds = ",".join(str(m.seed) for m in g.members)
         all_stats = [g.stats(c) for c in columns]
         lines.append("| " + " | ".join([g.label, g.trained_on, f"{g.tested_on} {g.test_split}", str(g.epochs), seeds]
-                                        + [_cell(s, c[4]) for s, c in zip(all_stats, columns)]) + " |")
+                                        + [_cell(s, c[4], len(g.members)) for s, c in zip(all_stats, columns)]) + " |")
         record = {"model": g.label, "trained_on": g.trained_on, "tested_on": g.tested_on, "test_split": g.test_split,
                   "epochs": g.epochs, "seeds": seeds}
         for (title, _, aggregate, metric, _), (mean, std, n) in zip(columns, all_stats):
