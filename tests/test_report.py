@@ -64,7 +64,7 @@ def test_seeds_are_grouped_into_mean_and_sample_std(tmp_path: Path) -> None:
     assert records[1]["dice_pooled_std"] == 0.0
 
 
-def test_cross_dataset_and_other_split_runs_go_to_the_generalisation_table(tmp_path: Path) -> None:
+def test_cross_dataset_and_unseen_video_runs_go_to_the_generalisation_table(tmp_path: Path) -> None:
     cvc = "data/CVC-ClinicDB/PNG"
     _write_run(tmp_path, "in", "malunet", 1, 0.8)
     _write_run(tmp_path, "cross", "malunet", 1, 0.6, test=cvc)
