@@ -77,9 +77,14 @@ class Evaluation:
     result: dict[str, Any]
 
     @property
+    def split_definition(self) -> str:
+        """How the test split was defined: paper, sequence, random, ... (``test_split`` without its part)."""
+        return self.test_split.split(":")[0]
+
+    @property
     def in_domain(self) -> bool:
         """Trained and tested on one dataset and split, with no video held out whole (Tables 1 and 3)."""
-        split = self.test_split.split(":")[0]
+        split = self.split_definition
         return self.trained_on == self.tested_on and self.train_split == split and split not in UNSEEN_VIDEO_SPLITS
 
     def value(self, family: str, aggregate: str | None, metric: str) -> float:
@@ -119,7 +124,7 @@ class Group:
 
     @property
     def split_definition(self) -> str:
-        return self.test_split.split(":")[0]
+        return self.members[0].split_definition
 
     @property
     def in_domain(self) -> bool:
