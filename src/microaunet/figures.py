@@ -57,22 +57,29 @@ def radar_figure(groups: list[Group], path: Path) -> Path:
 def scatter_figure(groups: list[Group], complexity: dict[str, dict], path: Path) -> Path:
     """Pooled Dice against parameters and against GMACs (log axes); hollow markers: the paper's values."""
     plt = _pyplot()
+    from matplotlib.ticker import NullLocator
+
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     markers = {d: m for d, m in zip(sorted({g.tested_on for g in groups}), "osD^v")}
     for ax, key, title in ((axes[0], "params", "parameters"), (axes[1], "gmacs_thop", "GMACs (thop, the paper's FLOPs)")):
+        xs = []
         for i, g in enumerate(groups):
             row = complexity.get(g.members[0].result["model"])
             if not row or row.get(key) is None:
                 continue
             x = row[key]
+            xs.append(x)
             ax.scatter([x], [_mean_pooled(g)[0]], color=f"C{i % 10}", marker=markers[g.tested_on],
                        label=f"{g.label}, {g.tested_on} ({g.epochs} ep)")
             paper = paper_result(g.label, g.tested_on)
             if paper:
                 ax.scatter([x], [paper["dice"]], facecolors="none", edgecolors=f"C{i % 10}",
                            marker=markers[g.tested_on])
-            ax.annotate(g.label, (x, _mean_pooled(g)[0]), fontsize=7, xytext=(4, -8), textcoords="offset points")
         ax.set_xscale("log")
+        # each model's own value as a tick: exact, and no crowded 3x10^4-style minor labels
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticks(sorted(set(xs)), [f"{x:,}" if key == "params" else f"{x:.3f}" for x in sorted(set(xs))],
+                      fontsize=8)
         ax.set_xlabel(title + " (log)")
         ax.set_ylabel("pooled Dice")
         ax.grid(True, which="both", alpha=0.3)
