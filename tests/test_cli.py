@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from microaunet.cli import COMMANDS, main
@@ -80,3 +82,24 @@ def test_missing_optional_package_names_the_extra(synthetic_dir: Path, tmp_path:
     assert main(["evaluate", "--ckpt", str(weights), "--data", str(synthetic_dir), "--split", "all",
                  "--size", "64", "--toolbox"]) == 2
     assert "pip install 'microaunet[report]'" in capsys.readouterr().err
+
+
+def test_freshly_distilled_checkpoint_exports_and_predicts(synthetic_dir: Path, tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    """train -> distill -> export and predict straight from the student's last.pt (not only shipped weights)."""
+    common = ["--data", str(synthetic_dir), "--split", "random", "--size", "64", "--epochs", "1",
+              "--batch-size", "4", "--threads", "1", "--layout", "nchw"]
+    assert main(["train", "--model", "malunet", *common, "--out", str(tmp_path / "teacher")]) == 0
+    student = tmp_path / "student" / "last.pt"
+    assert main(["distill", "--teacher", str(tmp_path / "teacher" / "last.pt"), "--student", "microaunet",
+                 *common, "--out", str(student.parent)]) == 0
+    capsys.readouterr()
+    assert main(["export", "--ckpt", str(student), "--size", "64", "-o", str(tmp_path / "s.onnx"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["max_abs_diff_probability"] <= 1e-4
+    image = tmp_path / "frame.png"  # not at the model's 64x64: masks and overlays come back at 90x70
+    cv2.imwrite(str(image), cv2.resize(cv2.imread(str(next((synthetic_dir / "images").iterdir()))), (90, 70)))
+    assert main(["predict", str(image), "--ckpt", str(student), "--size", "64", "-o", str(tmp_path / "pred")]) == 0
+    source = cv2.imread(str(image))
+    mask = cv2.imread(str(tmp_path / "pred" / "masks" / f"{image.stem}.png"), cv2.IMREAD_GRAYSCALE)
+    overlay = cv2.imread(str(tmp_path / "pred" / "overlays" / f"{image.stem}.png"))
+    assert mask.shape == source.shape[:2] and overlay.shape == source.shape and set(np.unique(mask)) <= {0, 255}
