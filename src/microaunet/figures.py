@@ -78,8 +78,8 @@ def scatter_figure(groups: list[Group], complexity: dict[str, dict], path: Path)
         ax.set_xscale("log")
         # each model's own value as a tick: exact, and no crowded 3x10^4-style minor labels
         ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xticks(sorted(set(xs)), [f"{x:,}" if key == "params" else f"{x:.3f}" for x in sorted(set(xs))],
-                      fontsize=8)
+        ticks = sorted(set(xs))
+        ax.set_xticks(ticks, [f"{x:,}" if key == "params" else f"{x:.3f}" for x in ticks], fontsize=8)
         ax.set_xlabel(title + " (log)")
         ax.set_ylabel("pooled Dice")
         ax.grid(True, which="both", alpha=0.3)
