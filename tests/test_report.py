@@ -24,7 +24,7 @@ def _block(dice: float) -> dict:
 
 def _write_run(root: Path, name: str, model: str, seed: int, dice: float, train: str = "data/Kvasir-SEG",
                test: str = "data/Kvasir-SEG", distill: dict | None = None, rows: dict | None = None,
-               size: int = 256, split: str = "paper") -> None:
+               size: int = 256, split: str = "paper", part: str = "test") -> None:
     run = root / name
     run.mkdir(parents=True)
     config = {"model": model, "data": train, "split": split, "epochs": 100, "seed": seed}
@@ -32,7 +32,7 @@ def _write_run(root: Path, name: str, model: str, seed: int, dice: float, train:
         config["extra"] = {"distill": distill}
     (run / "config.json").write_text(json.dumps(config))
     rows = rows or {"a": dice}
-    result = {"model": model, "ckpt": str(run / "last.pt"), "data": test, "split_definition": split, "split": "test",
+    result = {"model": model, "ckpt": str(run / "last.pt"), "data": test, "split_definition": split, "split": part,
               "size": size, "threshold": 0.5, "at_256": _block(dice), "at_original": _block(dice),
               "per_image_rows": [{"id": k, "dice": v} for k, v in rows.items()]}
     (run / "eval_test.json").write_text(json.dumps(result))
@@ -68,13 +68,14 @@ def test_cross_dataset_and_unseen_video_runs_go_to_the_generalisation_table(tmp_
     cvc = "data/CVC-ClinicDB/PNG"
     _write_run(tmp_path, "in", "malunet", 1, 0.8)
     _write_run(tmp_path, "cross", "malunet", 1, 0.6, test=cvc)
+    _write_run(tmp_path, "cross-all", "malunet", 1, 0.6, test=cvc, part="all")
     _write_run(tmp_path, "sequence", "malunet", 1, 0.5, train=cvc, test=cvc, split="sequence")
     _write_run(tmp_path, "random", "unet", 1, 0.7, split="random")
     _write_run(tmp_path, "ablated", "microaunet", 1, 0.7, distill={"imitation": False, "preference": True})
     found = {name: [(g.label, g.tested_on, g.test_split) for g in groups]
              for name, (_, groups, _, _) in sections(collect(tmp_path)).items()}
     assert found["table1"] == [("MALUNet", "Kvasir-SEG", "paper:test"), ("UNet", "Kvasir-SEG", "random:test")]
-    assert found["generalisation"] == [("MALUNet", "CVC-ClinicDB", "paper:test"),
+    assert found["generalisation"] == [("MALUNet", "CVC-ClinicDB", "paper:test"), ("MALUNet", "CVC-ClinicDB", "all"),
                                        ("MALUNet", "CVC-ClinicDB", "sequence:test")]
     assert found["table3"] == [("MicroAUNet-2 (no imitation)", "Kvasir-SEG", "paper:test")]
     table, _ = group_table(sections(collect(tmp_path))["generalisation"][1], MAIN_COLUMNS, with_paper=True)

@@ -69,9 +69,14 @@ def evaluate_split(model: nn.Module, data: str | Path, split: str = "test", defi
             "size": size, "threshold": threshold, "conventions": CONVENTIONS} | result
 
 
+def split_label(r: dict[str, Any]) -> str:
+    """'paper:test', 'sequence:test', ...; plain 'all' when every pair was tested, whatever the definition."""
+    return "all" if r["split"] == "all" else f"{r['split_definition']}:{r['split']}"
+
+
 def format_evaluation(r: dict[str, Any]) -> str:
     names = ("dice", "iou", "accuracy", "specificity", "sensitivity")
-    lines = [f"{r.get('model', '')} on {r['data']} ({r['split_definition']}:{r['split']}, {r['images']} images)"]
+    lines = [f"{r.get('model', '')} on {r['data']} ({split_label(r)}, {r['images']} images)"]
     header = f"{'':24}" + "".join(f"{n[:11]:>12}" for n in names) + f"{'boundary_f':>12}{'hd95_px':>10}"
     lines.append(header)
     for key in (f"at_{r['size']}", "at_original"):

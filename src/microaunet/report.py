@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .evaluate import split_label
 from .paper import paper_result
 
 DISPLAY_NAMES = {"unet": "UNet", "sanet": "SANet", "unext-s": "UNeXt-S", "malunet": "MALUNet",
@@ -100,7 +101,7 @@ def load_evaluation(path: Path) -> Evaluation:
         path=path, label=run_label(result["model"], config), seed=config.get("seed"),
         epochs=config.get("epochs", result.get("epochs")), trained_on=dataset_name(config.get("data", "?")),
         train_split=config.get("split", "?"), tested_on=dataset_name(result["data"]),
-        test_split=f"{result['split_definition']}:{result['split']}", result=result,
+        test_split=split_label(result), result=result,
     )
 
 
