@@ -198,7 +198,8 @@ def sections(rows: list[Evaluation]) -> dict[str, tuple[str, list[Group], tuple,
                    main, MAIN_COLUMNS, True),
         "table1_original_resolution": ("Table 1 at each image's original resolution (prediction resized back).",
                                        main, ORIGINAL_COLUMNS, False),
-        "table3": ("Table 3: ablations, every variant trained like the full model (same teacher, schedule, seed).",
+        "table3": ("Table 3: ablations, each trained like the full model (same teacher, schedule and seed as one of "
+                   "its runs); the seeds column says which runs a row averages.",
                    ablation, MAIN_COLUMNS, True),
         "generalisation": ("Generalisation: trained on one dataset and tested on another, or tested on video "
                            "sequences that training never saw (CVC-ClinicDB's sequence split; compare with the "
