@@ -9,6 +9,7 @@ import torch
 
 from microaunet.checkpoint import load_model
 from microaunet.layout import fastest_layout
+from microaunet.losses import bce_dice_loss
 from microaunet.models import build_model
 from microaunet.data import io as data_io
 from microaunet.train import TrainConfig, Trainer
@@ -49,6 +50,29 @@ def test_resume_after_a_kill_continues_the_same_run(synthetic_dir: Path, tmp_pat
     rows_b = (tmp_path / "b" / "log.csv").read_text().splitlines()
     strip = lambda rows: [r.rsplit(",", 2)[0] for r in rows]  # drop the timing columns
     assert strip(rows_a) == strip(rows_b)
+
+
+def test_bf16_runs_the_forward_pass_in_bfloat16_and_keeps_weights_and_losses_float32(
+        synthetic_dir: Path, tmp_path: Path) -> None:
+    trainer = Trainer(config(synthetic_dir, tmp_path / "run", epochs=1, precision="bf16"))
+    start = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    seen: set[torch.dtype] = set()
+    first_conv = next(m for m in trainer.model.modules() if isinstance(m, torch.nn.Conv2d))
+    first_conv.register_forward_hook(lambda module, inputs, output: seen.add(output.dtype))
+    trainer.fit()
+    assert torch.bfloat16 in seen  # the training steps (validation runs float32)
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
+    assert any(not torch.equal(start[k], v) for k, v in trainer.model.state_dict().items())
+    row = (tmp_path / "run" / "log.csv").read_text().splitlines()[1].split(",")
+    assert 0 < float(row[2]) < 10  # loss_seg: finite
+
+
+def test_losses_are_float32_for_bfloat16_logits() -> None:
+    logits = torch.randn(2, 1, 32, 32).bfloat16()
+    target = (torch.rand(2, 1, 32, 32) > 0.5).float()
+    loss = bce_dice_loss(logits, target)
+    assert loss.dtype == torch.float32
+    assert loss.item() == pytest.approx(bce_dice_loss(logits.float(), target).item(), abs=1e-6)
 
 
 def test_training_never_reads_the_test_split(synthetic_dir: Path, tmp_path: Path,

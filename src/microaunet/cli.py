@@ -100,6 +100,9 @@ def add_training_args(p: argparse.ArgumentParser, model_flags: tuple[str, ...] =
     p.add_argument("--device", default="cpu", help="cpu, or cuda when present")
     p.add_argument("--layout", default="auto", choices=["auto", "nchw", "channels_last"],
                    help="memory layout of training (same function; auto: time both, keep the faster)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                   help="bf16: bfloat16 autocast of the training forward pass, about 2x faster for UNet and "
+                        "SANet on CPUs with AVX512-BF16 or AMX (weights, losses and evaluation stay float32)")
     p.add_argument("--cache-dir", help="where decoded samples are cached (default: ~/.cache/microaunet)")
     p.add_argument("--skip-bad", action="store_true", help="skip unpaired or unreadable files with a warning")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -113,7 +116,8 @@ def training_config(args: argparse.Namespace, **extra: Any) -> TrainConfig:
         model=args.model, data=str(args.data), split=args.split, out=str(args.out), size=args.size,
         batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay,
         seed=args.seed, val_fraction=args.val_fraction, ema_decay=args.ema_decay, threads=args.threads,
-        device=args.device, cache_dir=args.cache_dir, skip_bad=args.skip_bad, layout=args.layout, extra=extra,
+        device=args.device, cache_dir=args.cache_dir, skip_bad=args.skip_bad, layout=args.layout,
+        precision=args.precision, extra=extra,
     )
 
 

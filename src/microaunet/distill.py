@@ -52,7 +52,7 @@ class DistillSettings:
 
 def bernoulli_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """Mean over pixels of KL(Bern(sigmoid(t/T)) || Bern(sigmoid(s/T))), times T^2."""
-    t, s = teacher_logits / temperature, student_logits / temperature
+    t, s = teacher_logits.float() / temperature, student_logits.float() / temperature
     p_t = torch.sigmoid(t)
     kl = p_t * (F.logsigmoid(t) - F.logsigmoid(s)) + (1 - p_t) * (F.logsigmoid(-t) - F.logsigmoid(-s))
     return kl.mean() * temperature**2
@@ -60,7 +60,7 @@ def bernoulli_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, tem
 
 def feature_mimicry(student_skips: list[torch.Tensor], teacher_skips: list[torch.Tensor],
                     projections: nn.ModuleList, weights: tuple[float, ...]) -> torch.Tensor:
-    return sum(w * F.mse_loss(p(s), t) for w, p, s, t in zip(weights, projections, student_skips, teacher_skips))
+    return sum(w * F.mse_loss(p(s).float(), t.float()) for w, p, s, t in zip(weights, projections, student_skips, teacher_skips))
 
 
 def pixel_contrast(embedding: torch.Tensor, teacher_prob: torch.Tensor, settings: DistillSettings) -> torch.Tensor:
@@ -69,8 +69,8 @@ def pixel_contrast(embedding: torch.Tensor, teacher_prob: torch.Tensor, settings
     embedding: (B, D, h, w) projected student features; teacher_prob: (B, 1, H, W).
     Returns a zero that still carries a gradient when a batch lacks one of the classes.
     """
-    prob = F.interpolate(teacher_prob, size=embedding.shape[2:], mode="bilinear", align_corners=False).flatten()
-    feats = F.normalize(embedding.permute(0, 2, 3, 1).reshape(-1, embedding.shape[1]), dim=1)
+    prob = F.interpolate(teacher_prob.float(), size=embedding.shape[2:], mode="bilinear", align_corners=False).flatten()
+    feats = F.normalize(embedding.float().permute(0, 2, 3, 1).reshape(-1, embedding.shape[1]), dim=1)
     pos = torch.nonzero(prob >= settings.pos_threshold).flatten()
     neg = torch.nonzero(prob <= settings.neg_threshold).flatten()
     if len(pos) == 0 or len(neg) == 0:

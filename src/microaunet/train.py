@@ -55,6 +55,7 @@ class TrainConfig:
     cache_dir: str | None = None
     skip_bad: bool = False
     layout: str = "auto"  # nchw, channels_last, or auto: the faster on this machine (see layout.py)
+    precision: str = "fp32"  # or bf16: the training forward pass under bfloat16 autocast (see autocast())
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -138,13 +139,23 @@ class Trainer:
             return cfg.layout
         choice = [None]
         if self.rank == 0:
-            name, seconds = fastest_layout(self.model, cfg.batch_size, cfg.size, self.device)
+            with self.autocast():
+                name, seconds = fastest_layout(self.model, cfg.batch_size, cfg.size, self.device)
             print(f"memory layout: {name} (seconds per training step: "
                   + ", ".join(f"{k} {v:.3f}" for k, v in seconds.items()) + ")", flush=True)
             choice = [name]
         if self.world > 1:
             dist.broadcast_object_list(choice, src=0)
         return choice[0]
+
+    def autocast(self) -> torch.autocast:
+        """bfloat16 autocast for ``precision="bf16"``, else a no-op.
+
+        On a CPU with AVX512-BF16 (here a 2-core EPYC) it halves the time of a UNet or SANet training
+        step; the ~25K-parameter models gain nothing. Weights, optimiser state, EMA and losses stay
+        float32, and validation and evaluation run in float32.
+        """
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.config.precision == "bf16")
 
     # checkpointing -------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -206,7 +217,8 @@ class Trainer:
             images, masks = augment(images, masks, self.generator)
             images = images.to(self.device).contiguous(memory_format=self.layout)
             progress = (self.epoch + step / n_steps) / cfg.epochs
-            loss, parts = self.objective(self.train_model, images, masks.to(self.device), progress)
+            with self.autocast():
+                loss, parts = self.objective(self.train_model, images, masks.to(self.device), progress)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
