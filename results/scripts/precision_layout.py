@@ -1,6 +1,10 @@
-"""Training-step speed of MicroAUNet and MALUNet: NCHW or channels-last, float32 or bfloat16 autocast
-(10 steps after 3 warm-up steps, batch 8 at 256x256, 2 threads, synthetic tensors). A measurement, not a test."""
+"""Training-step speed: NCHW or channels-last, float32 or bfloat16 autocast (10 steps after 3 warm-up
+steps, batch 8 at 256x256, 2 threads, synthetic tensors). A measurement, not a test.
 
+    python results/scripts/precision_layout.py [MODEL ...]   (default: microaunet malunet)
+"""
+
+import sys
 import time
 
 import torch
@@ -11,7 +15,7 @@ from microaunet.models import build_model
 torch.set_num_threads(2)
 images = torch.randn(8, 3, 256, 256)
 masks = (torch.rand(8, 1, 256, 256) > 0.7).float()
-for name in ("microaunet", "malunet"):
+for name in sys.argv[1:] or ("microaunet", "malunet"):
     for layout, bf16 in ((torch.contiguous_format, False), (torch.channels_last, False),
                          (torch.channels_last, True), (torch.contiguous_format, True)):
         model = build_model(name, seed=0).to(memory_format=layout)
