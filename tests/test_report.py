@@ -24,10 +24,12 @@ def _block(dice: float) -> dict:
 
 def _write_run(root: Path, name: str, model: str, seed: int, dice: float, train: str = "data/Kvasir-SEG",
                test: str = "data/Kvasir-SEG", distill: dict | None = None, rows: dict | None = None,
-               size: int = 256, split: str = "paper", part: str = "test") -> None:
+               size: int = 256, split: str = "paper", part: str = "test", precision: str | None = None) -> None:
     run = root / name
     run.mkdir(parents=True)
     config = {"model": model, "data": train, "split": split, "epochs": 100, "seed": seed}
+    if precision:
+        config["precision"] = precision
     if distill:
         config["extra"] = {"distill": distill}
     (run / "config.json").write_text(json.dumps(config))
@@ -62,6 +64,18 @@ def test_seeds_are_grouped_into_mean_and_sample_std(tmp_path: Path) -> None:
     assert "| *MALUNet (paper)* | Kvasir-SEG | Kvasir-SEG | 300 | - | 0.892 | 0.857 |" in table
     assert records[0]["dice_pooled"] == pytest.approx(0.7) and records[0]["dice_pooled_std"] == pytest.approx(0.02 ** 0.5)
     assert records[1]["dice_pooled_std"] == 0.0
+
+
+def test_runs_trained_in_bf16_form_their_own_group_and_say_so(tmp_path: Path) -> None:
+    _write_run(tmp_path, "sanet-fp32", "sanet", 1, 0.6, precision="fp32")
+    _write_run(tmp_path, "sanet-bf16", "sanet", 2, 0.8, precision="bf16")
+    _write_run(tmp_path, "sanet-old", "sanet", 3, 0.7)  # written before the option existed: float32
+    groups = group(collect(tmp_path))
+    assert sorted((g.precision, [m.seed for m in g.members]) for g in groups) == [("bf16", [2]), ("fp32", [1, 3])]
+    table, records = group_table(groups, MAIN_COLUMNS, with_paper=True)
+    assert "| SANet | Kvasir-SEG | Kvasir-SEG paper:test | 100 bf16 | 2 | 0.800 |" in table
+    assert "| SANet | Kvasir-SEG | Kvasir-SEG paper:test | 100 | 1,3 | 0.650 ± 0.071 |" in table
+    assert sorted(r["precision"] for r in records) == ["bf16", "fp32"]
 
 
 def test_cross_dataset_and_unseen_video_runs_go_to_the_generalisation_table(tmp_path: Path) -> None:

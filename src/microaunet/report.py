@@ -76,6 +76,7 @@ class Evaluation:
     tested_on: str
     test_split: str
     result: dict[str, Any]
+    precision: str = "fp32"  # of the training forward pass (train --precision)
 
     @property
     def split_definition(self) -> str:
@@ -101,7 +102,7 @@ def load_evaluation(path: Path) -> Evaluation:
         path=path, label=run_label(result["model"], config), seed=config.get("seed"),
         epochs=config.get("epochs", result.get("epochs")), trained_on=dataset_name(config.get("data", "?")),
         train_split=config.get("split", "?"), tested_on=dataset_name(result["data"]),
-        test_split=split_label(result), result=result,
+        test_split=split_label(result), result=result, precision=config.get("precision", "fp32"),
     )
 
 
@@ -121,6 +122,7 @@ class Group:
     tested_on: str
     test_split: str
     epochs: int | None
+    precision: str
     members: list[Evaluation]
 
     @property
@@ -142,7 +144,7 @@ class Group:
 def group(rows: list[Evaluation]) -> list[Group]:
     groups: dict[tuple, Group] = {}
     for r in rows:
-        key = (r.label, r.trained_on, r.tested_on, r.test_split, r.epochs)
+        key = (r.label, r.trained_on, r.tested_on, r.test_split, r.epochs, r.precision)
         groups.setdefault(key, Group(*key, members=[])).members.append(r)
     return list(groups.values())
 
@@ -165,10 +167,11 @@ def group_table(groups: list[Group], columns: tuple, with_paper: bool = False) -
     for g in groups:
         seeds = ",".join(str(m.seed) for m in g.members)
         all_stats = [g.stats(c) for c in columns]
-        lines.append("| " + " | ".join([g.label, g.trained_on, f"{g.tested_on} {g.test_split}", str(g.epochs), seeds]
+        schedule = f"{g.epochs}" + ("" if g.precision == "fp32" else f" {g.precision}")
+        lines.append("| " + " | ".join([g.label, g.trained_on, f"{g.tested_on} {g.test_split}", schedule, seeds]
                                         + [_cell(s, c[4], len(g.members)) for s, c in zip(all_stats, columns)]) + " |")
         record = {"model": g.label, "trained_on": g.trained_on, "tested_on": g.tested_on, "test_split": g.test_split,
-                  "epochs": g.epochs, "seeds": seeds}
+                  "epochs": g.epochs, "precision": g.precision, "seeds": seeds}
         for (title, _, aggregate, metric, _), (mean, std, n) in zip(columns, all_stats):
             name = f"{metric}_{aggregate}" if aggregate else metric
             record |= {name: mean, f"{name}_std": std}
@@ -193,7 +196,8 @@ def sections(rows: list[Evaluation]) -> dict[str, tuple[str, list[Group], tuple,
         "table1": ("Table 1: each model trained and tested on the same dataset (the paper's splits unless the "
                    "split says otherwise). Pooled Dice/IoU/Acc/Spe/Sen as the paper computes them; /img: mean "
                    "over images; BF: boundary F-score; tb: the polyp toolbox's metrics at original resolution. "
-                   "Our rows: final EMA weights, no checkpoint selection, the epochs column gives the schedule; "
+                   "Our rows: final EMA weights, no checkpoint selection, the epochs column gives the schedule "
+                   "(bf16: trained under bfloat16 autocast, see results/speed.md); "
                    "mean ± sample standard deviation over the listed seeds. Paper rows: 300 epochs, pooled.",
                    main, MAIN_COLUMNS, True),
         "table1_original_resolution": ("Table 1 at each image's original resolution (prediction resized back).",
