@@ -67,6 +67,11 @@ def test_bf16_runs_the_forward_pass_in_bfloat16_and_keeps_weights_and_losses_flo
     assert 0 < float(row[2]) < 10  # loss_seg: finite
 
 
+def test_an_unknown_precision_is_refused_before_any_data_is_read(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="precision must be fp32 or bf16, not 'fp16'"):
+        Trainer(config(tmp_path / "absent", tmp_path / "run", precision="fp16"))
+
+
 def test_losses_are_float32_for_bfloat16_logits() -> None:
     logits = torch.randn(2, 1, 32, 32).bfloat16()
     target = (torch.rand(2, 1, 32, 32) > 0.5).float()

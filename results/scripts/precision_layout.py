@@ -25,7 +25,7 @@ for name in sys.argv[1:] or ("microaunet", "malunet"):
         def step() -> None:
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 logits = model(x)
-            loss = bce_dice_loss(logits.float(), masks)
+            loss = bce_dice_loss(logits, masks)  # computed in float32 whatever the logits' dtype
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()

@@ -104,6 +104,8 @@ class Trainer:
     """Owns the model, its EMA, the optimiser and the run folder; ``fit`` runs the epochs."""
 
     def __init__(self, config: TrainConfig, objective: nn.Module | None = None) -> None:
+        if config.precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16, not {config.precision!r}")
         self.config = config
         self.rank, self.world = _distributed()
         if config.threads:
