@@ -13,7 +13,7 @@ from PIL import Image
 
 from microaunet.cli import main
 from microaunet.data import DataError, find_pairs, load_training_data, read_image, read_mask
-from microaunet.data.augment import augment
+from microaunet.data.augment import augment, to_model_input
 from microaunet.data.cache import load_samples
 from microaunet.data.check import check_dataset
 from microaunet.data.splits import packaged_split, resolve_split, train_val_ids
@@ -148,6 +148,16 @@ def test_augmentation_moves_image_and_mask_together() -> None:
     assert agree > 0.99
     angles_differ = len({tuple(m.flatten().nonzero().flatten()[:5].tolist()) for m in out_masks}) > 4
     assert angles_differ  # every sample draws its own geometry
+
+
+def test_augmentation_runs_where_the_batch_is() -> None:
+    """Draws come from the CPU generator, the warp runs on the batch's device (a GPU in training);
+    the meta device stands in for one here: a warp left on the CPU would fail to mix devices."""
+    g = torch.Generator().manual_seed(0)
+    images = to_model_input(torch.zeros(2, 8, 8, 3, dtype=torch.uint8, device="meta"))
+    out_images, out_masks = augment(images, torch.zeros(2, 1, 8, 8, device="meta"), g)
+    assert out_images.device.type == out_masks.device.type == "meta"
+    assert out_images.shape == (2, 3, 8, 8)
 
 
 def test_splits(synthetic_dir: Path, tmp_path: Path) -> None:

@@ -78,9 +78,9 @@ def _distributed() -> tuple[int, int]:
 
 def _batches(arrays: SampleArrays, batch_size: int, device: torch.device, layout: torch.memory_format):
     for start in range(0, len(arrays.ids), batch_size):
-        images = torch.from_numpy(arrays.images[start:start + batch_size])
-        masks = torch.from_numpy(arrays.masks[start:start + batch_size])
-        yield to_model_input(images).to(device).contiguous(memory_format=layout), masks.to(device)
+        images = torch.from_numpy(arrays.images[start:start + batch_size]).to(device)
+        masks = torch.from_numpy(arrays.masks[start:start + batch_size]).to(device)
+        yield to_model_input(images).contiguous(memory_format=layout), masks
 
 
 @torch.no_grad()
@@ -214,13 +214,13 @@ class Trainer:
                    disable=None if self.rank == 0 else True)
         for step in bar:
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size].numpy()
-            images = to_model_input(torch.from_numpy(train.images[idx]))
-            masks = torch.from_numpy(train.masks[idx]).unsqueeze(1).float()
+            images = to_model_input(torch.from_numpy(train.images[idx]).to(self.device))
+            masks = torch.from_numpy(train.masks[idx]).to(self.device).unsqueeze(1).float()
             images, masks = augment(images, masks, self.generator)
-            images = images.to(self.device).contiguous(memory_format=self.layout)
+            images = images.contiguous(memory_format=self.layout)
             progress = (self.epoch + step / n_steps) / cfg.epochs
             with self.autocast():
-                loss, parts = self.objective(self.train_model, images, masks.to(self.device), progress)
+                loss, parts = self.objective(self.train_model, images, masks, progress)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()

@@ -1,7 +1,9 @@
 """Batch augmentation on tensors: flips and rotation, the same geometry for image and mask.
 
 Each sample draws its own flips and angle at every call (the authors' loader drew one angle when
-the transform was built, so a whole run rotated every image alike).
+the transform was built, so a whole run rotated every image alike). The draws come from a CPU
+generator, so a seed gives the same geometry on any device; the warp runs where the batch is
+(on a GPU the CPU would otherwise be the bottleneck of a small model's training).
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 def to_model_input(images_uint8: torch.Tensor) -> torch.Tensor:
     """(B, H, W, 3) uint8 RGB -> (B, 3, H, W) float, normalised with ImageNet statistics."""
     x = images_uint8.permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
     return (x - mean) / std
 
 
@@ -28,7 +30,7 @@ def augment(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random horizontal and vertical flips (p = 0.5 each) and, with p_rotate, a rotation by an angle in [0, 360).
 
-    images: (B, 3, H, W) float; masks: (B, 1, H, W) float in {0, 1}. Masks stay binary.
+    images: (B, 3, H, W) float; masks: (B, 1, H, W) float in {0, 1}, on one device. Masks stay binary.
     """
     b = images.shape[0]
     draws = torch.rand(b, 4, generator=generator)
@@ -39,7 +41,7 @@ def augment(
     theta = torch.zeros(b, 2, 3)
     theta[:, 0, 0], theta[:, 0, 1] = cos * sx, -sin * sy
     theta[:, 1, 0], theta[:, 1, 1] = sin * sx, cos * sy
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    grid = F.affine_grid(theta.to(images.device), list(images.shape), align_corners=False)
     images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     masks = F.grid_sample(masks, grid, mode="nearest", padding_mode="zeros", align_corners=False)
     return images, masks
