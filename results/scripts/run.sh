@@ -3,19 +3,20 @@
 # everything results/ keeps: the command, the commit, the machine, the wall clock, stdout and the evaluation.
 #   results/scripts/run.sh RUN_DIR DATA_DIR TEST_SPLIT -- microaunet train ... --out RUN_DIR
 # Run it from the repository root; resume a killed run by running it again with --resume added.
+# On a machine without the git history (a lent GPU), COMMIT=<hash> names the commit of the copied tree
+# and SKIP_EVAL=1 leaves the evaluation to results/scripts/evaluate_run.sh back on this machine.
 set -euo pipefail
 run=$1 data=$2 split=$3
 shift 3
 [[ $1 == -- ]] && shift
 mkdir -p "$run"
 echo "$*" > "$run/command.txt"
-git rev-parse HEAD > "$run/commit.txt"
-echo "$(lscpu | sed -n "s/^Model name: *//p"), $(nproc) cores, $(python -c "import torch; print(torch.__version__)")" > "$run/machine.txt"
-git diff --quiet HEAD -- src || echo "(uncommitted changes under src/ at start)" >> "$run/commit.txt"
+echo "${COMMIT:-$(git rev-parse HEAD)}" > "$run/commit.txt"
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 || true)
+echo "$(lscpu | sed -n "s/^Model name: *//p"), $(nproc) cores${gpu:+, $gpu}, $(python -c "import torch; print(torch.__version__)")" \
+  > "$run/machine.txt"
+[[ -n ${COMMIT:-} ]] || git diff --quiet HEAD -- src || echo "(uncommitted changes under src/ at start)" >> "$run/commit.txt"
 date -u +%FT%TZ >> "$run/wall_clock.txt"
 "$@" 2>&1 | tee -a "$run/train_stdout.log"
 date -u +%FT%TZ >> "$run/wall_clock.txt"
-eval_cmd=(microaunet evaluate --threads 1 --toolbox --ckpt "$run/last.pt" --data "$data" --split "$split"
-          --out "$run/eval_test.json")
-echo "${eval_cmd[*]}" > "$run/eval_command.txt"
-"${eval_cmd[@]}" | tee "$run/eval_test.txt"
+[[ ${SKIP_EVAL:-0} == 1 ]] || results/scripts/evaluate_run.sh "$run" "$data" "$split"
