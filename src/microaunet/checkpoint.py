@@ -30,7 +30,7 @@ def atomic_save(obj: Any, path: Path) -> None:
 
 def save_weights(model: nn.Module, model_name: str, path: Path, meta: dict[str, Any] | None = None) -> None:
     """Weights as safetensors, with the model name and any metadata (JSON) in the header."""
-    state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     header = {"model": model_name, "meta": json.dumps(meta or {})}
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(path), metadata=header)
