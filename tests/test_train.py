@@ -37,6 +37,15 @@ def test_trains_logs_and_saves(synthetic_dir: Path, tmp_path: Path, capsys: pyte
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), ema.state_dict().values()))
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (the UNet baselines were trained on one)")
+def test_trains_on_a_gpu_under_bf16_and_saves_cpu_weights(synthetic_dir: Path, tmp_path: Path) -> None:
+    result = Trainer(config(synthetic_dir, tmp_path / "run", device="cuda", precision="bf16",
+                            layout="auto")).fit()
+    assert result["epoch"] == 2
+    model, _ = load_model(tmp_path / "run" / "final.safetensors")
+    assert all(p.device.type == "cpu" and p.dtype == torch.float32 for p in model.parameters())
+
+
 def test_resume_after_a_kill_continues_the_same_run(synthetic_dir: Path, tmp_path: Path) -> None:
     straight = Trainer(config(synthetic_dir, tmp_path / "a", epochs=3))
     straight.fit()
