@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The paper's full 300-epoch schedule for the MALUNet teacher and its distilled MicroAUNet student, on
-# Kvasir-SEG and CVC-ClinicDB (paper splits): each run is started, or resumed from its last.pt, or skipped
-# when finished, then collected into results/. Run it again after any interruption, from the repository
-# root, until it prints "full protocol done".
+# The paper's full 300-epoch protocol for every model of Tables 1 and 3, most telling first: the MALUNet
+# teacher and its distilled MicroAUNet student on both datasets, the ablations on Kvasir-SEG (as in the
+# paper), then the baselines (UNet and SANet under bf16: hours per epoch-hundred on a CPU, minutes on a GPU).
+# Each run is started, or resumed from its last.pt, or skipped when finished, then collected into results/.
+# Run it again after any interruption, from the repository root, until it prints "full protocol done".
 #   results/scripts/full_protocol.sh [SEED ...]     (default: 42; data: $KVASIR, $CVC; $THREADS, default 2)
 set -uo pipefail
 KVASIR=${KVASIR:-../shared/data/Kvasir-SEG}
@@ -10,31 +11,51 @@ CVC=${CVC:-../shared/data/CVC-ClinicDB/PNG}
 THREADS=${THREADS:-2}
 seeds=("$@")
 [[ ${#seeds[@]} -gt 0 ]] || seeds=(42)
+status=0
 
-step() {  # RUN_DIR DATA_DIR DESCRIPTION -- COMMAND...
-  local dir=$1 data=$2 desc=$3
-  shift 4
+run_dir() {  # DATASET NAME SEED
+  echo "runs/$1/$2-e300$([[ $3 == 42 ]] || echo "-seed$3")"
+}
+
+step() {  # DATASET NAME SEED DESCRIPTION -- microaunet SUBCOMMAND ARGS... (data, split, epochs, seed added)
+  local dataset=$1 name=$2 seed=$3 desc=$4
+  shift 5
+  local data=$KVASIR dir
+  [[ $dataset == kvasir-seg ]] || data=$CVC
+  dir=$(run_dir "$dataset" "$name" "$seed")
   [[ -f $dir/eval_test.json ]] && return 0
   local resume=()
   [[ -f $dir/last.pt ]] && resume=(--resume)
-  results/scripts/run.sh "$dir" "$data" test -- "$@" --out "$dir" "${resume[@]}" \
-    && results/scripts/collect.sh "$dir" "results/${dir#runs/}" "$desc"
+  results/scripts/run.sh "$dir" "$data" test -- "$@" --data "$data" --split paper --epochs 300 --seed "$seed" \
+      --threads "$THREADS" --out "$dir" "${resume[@]}" \
+    && results/scripts/collect.sh "$dir" "results/${dir#runs/}" "$desc, $dataset (paper split), 300 epochs, seed $seed" \
+    || { status=1; return 1; }
 }
 
-status=0
 for seed in "${seeds[@]}"; do
-  suffix=$([[ $seed == 42 ]] || echo "-seed$seed")
   for dataset in kvasir-seg cvc-clinicdb; do
-    data=$([[ $dataset == kvasir-seg ]] && echo "$KVASIR" || echo "$CVC")
-    teacher=runs/$dataset/malunet-e300$suffix
-    student=runs/$dataset/microaunet-distill-e300$suffix
-    step "$teacher" "$data" "MALUNet teacher, $dataset (paper split), 300 epochs (the paper's schedule), seed $seed" -- \
-      microaunet train --model malunet --data "$data" --split paper --epochs 300 --seed "$seed" --threads "$THREADS" \
-      || { status=1; continue; }
-    step "$student" "$data" "MicroAUNet distilled from the 300-epoch teacher of seed $seed, $dataset (paper split), 300 epochs" -- \
-      microaunet distill --teacher "$teacher/last.pt" --student microaunet --data "$data" --split paper \
-        --epochs 300 --seed "$seed" --threads "$THREADS" \
-      || status=1
+    step $dataset malunet $seed "MALUNet teacher" -- microaunet train --model malunet \
+      && step $dataset microaunet-distill $seed "MicroAUNet distilled from the 300-epoch teacher of its seed" -- \
+           microaunet distill --teacher "$(run_dir $dataset malunet $seed)/last.pt" --student microaunet
+  done
+done
+for seed in "${seeds[@]}"; do
+  teacher=$(run_dir kvasir-seg malunet $seed)
+  [[ -f $teacher/eval_test.json ]] || continue
+  step kvasir-seg microaunet $seed "MicroAUNet supervised only: the control" -- microaunet train --model microaunet
+  step kvasir-seg microaunet1-nodwd $seed "Ablation MicroAUNet-1: plain convs instead of DWD, distilled from the teacher of its seed" -- \
+    microaunet distill --teacher "$teacher/last.pt" --student microaunet-nodwd
+  step kvasir-seg microaunet2-noimitation $seed "Ablation MicroAUNet-2: no imitation stage, distilled from the teacher of its seed" -- \
+    microaunet distill --teacher "$teacher/last.pt" --student microaunet --no-imitation
+  step kvasir-seg microaunet3-nopreference $seed "Ablation MicroAUNet-3: no preference stage, distilled from the teacher of its seed" -- \
+    microaunet distill --teacher "$teacher/last.pt" --student microaunet --no-preference
+done
+for seed in "${seeds[@]}"; do
+  for dataset in kvasir-seg cvc-clinicdb; do
+    step $dataset unext-s $seed "UNeXt-S baseline" -- microaunet train --model unext-s
+    step $dataset unet $seed "UNet baseline, bf16 autocast" -- microaunet train --model unet --precision bf16
+    step $dataset sanet $seed "SANet baseline (Res2Net-50 from scratch), bf16 autocast" -- \
+      microaunet train --model sanet --precision bf16
   done
 done
 [[ $status == 0 ]] && echo "full protocol done"
