@@ -82,6 +82,7 @@ def run_data_synthetic(args: argparse.Namespace) -> int:
 def add_training_args(p: argparse.ArgumentParser, model_flags: tuple[str, ...] = ("--model",),
                       models: list[str] | None = None) -> None:
     from .models import list_models
+    from .train import PRECISIONS
 
     p.add_argument(*model_flags, dest="model", default="microaunet", choices=models or list_models())
     p.add_argument("--data", required=True, help="dataset folder (Kvasir-SEG, CVC-ClinicDB, or images/ + masks/)")
@@ -100,7 +101,7 @@ def add_training_args(p: argparse.ArgumentParser, model_flags: tuple[str, ...] =
     p.add_argument("--device", default="cpu", help="cpu, or cuda when present")
     p.add_argument("--layout", default="auto", choices=["auto", "nchw", "channels_last"],
                    help="memory layout of training (same function; auto: time both, keep the faster)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="bf16: bfloat16 autocast of the training forward pass, about 2x faster for UNet and "
                         "SANet on CPUs with AVX512-BF16 or AMX (weights, losses and evaluation stay float32)")
     p.add_argument("--cache-dir", help="where decoded samples are cached (default: ~/.cache/microaunet)")

@@ -34,6 +34,9 @@ from .losses import bce_dice_loss
 from .models import build_model, count_parameters
 
 
+PRECISIONS = ("fp32", "bf16")  # of the training forward pass; bf16: bfloat16 autocast
+
+
 @dataclass
 class TrainConfig:
     model: str = "microaunet"
@@ -104,8 +107,8 @@ class Trainer:
     """Owns the model, its EMA, the optimiser and the run folder; ``fit`` runs the epochs."""
 
     def __init__(self, config: TrainConfig, objective: nn.Module | None = None) -> None:
-        if config.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be fp32 or bf16, not {config.precision!r}")
+        if config.precision not in PRECISIONS:
+            raise ValueError(f"precision must be {' or '.join(PRECISIONS)}, not {config.precision!r}")
         self.config = config
         self.rank, self.world = _distributed()
         if config.threads:
