@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The paper's full 300-epoch protocol for every model of Tables 1 and 3, most telling first: the MALUNet
-# teacher and its distilled MicroAUNet student on both datasets, the ablations on Kvasir-SEG (as in the
-# paper), then the baselines (UNet and SANet under bf16: hours per epoch-hundred on a CPU, minutes on a GPU).
+# teacher and its distilled MicroAUNet student on both datasets, the ablations and the supervised control on
+# both datasets (as in the paper's Table 3), then the baselines (UNet and SANet under bf16: hours per
+# epoch-hundred on a CPU, minutes on a GPU).
 # Each run is started, or resumed from its last.pt, or skipped when finished, then collected into results/.
 # Run it again after any interruption, from the repository root, until it prints "full protocol done".
 #   results/scripts/full_protocol.sh [SEED ...]     (default: 42; data: $KVASIR, $CVC; $THREADS, default 2)
@@ -40,15 +41,17 @@ for seed in "${seeds[@]}"; do
   done
 done
 for seed in "${seeds[@]}"; do
-  teacher=$(run_dir kvasir-seg malunet $seed)
-  [[ -f $teacher/eval_test.json ]] || continue
-  step kvasir-seg microaunet $seed "MicroAUNet supervised only: the control" -- microaunet train --model microaunet
-  step kvasir-seg microaunet1-nodwd $seed "Ablation MicroAUNet-1: plain convs instead of DWD, distilled from the teacher of its seed" -- \
-    microaunet distill --teacher "$teacher/last.pt" --student microaunet-nodwd
-  step kvasir-seg microaunet2-noimitation $seed "Ablation MicroAUNet-2: no imitation stage, distilled from the teacher of its seed" -- \
-    microaunet distill --teacher "$teacher/last.pt" --student microaunet --no-imitation
-  step kvasir-seg microaunet3-nopreference $seed "Ablation MicroAUNet-3: no preference stage, distilled from the teacher of its seed" -- \
-    microaunet distill --teacher "$teacher/last.pt" --student microaunet --no-preference
+  for dataset in kvasir-seg cvc-clinicdb; do
+    teacher=$(run_dir $dataset malunet $seed)
+    [[ -f $teacher/eval_test.json ]] || continue
+    step $dataset microaunet $seed "MicroAUNet supervised only: the control" -- microaunet train --model microaunet
+    step $dataset microaunet1-nodwd $seed "Ablation MicroAUNet-1: plain convs instead of DWD, distilled from the teacher of its seed" -- \
+      microaunet distill --teacher "$teacher/last.pt" --student microaunet-nodwd
+    step $dataset microaunet2-noimitation $seed "Ablation MicroAUNet-2: no imitation stage, distilled from the teacher of its seed" -- \
+      microaunet distill --teacher "$teacher/last.pt" --student microaunet --no-imitation
+    step $dataset microaunet3-nopreference $seed "Ablation MicroAUNet-3: no preference stage, distilled from the teacher of its seed" -- \
+      microaunet distill --teacher "$teacher/last.pt" --student microaunet --no-preference
+  done
 done
 for seed in "${seeds[@]}"; do
   for dataset in kvasir-seg cvc-clinicdb; do
