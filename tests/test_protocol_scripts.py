@@ -1,0 +1,103 @@
+"""results/scripts/full_protocol.sh, driven by a stub `microaunet`: order, resume, skip and failure handling.
+
+The protocol runs for days across sessions, so what must hold is checked here without training: each run
+is started once, resumed where it stopped, skipped when evaluated, and a failure stops only what depends on it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "results" / "scripts"
+
+STUB_MICROAUNET = """#!/usr/bin/env bash
+echo "$*" >> "$STUB_CALLS"
+out=
+prev=
+for a in "$@"; do [[ $prev == --out ]] && out=$a; prev=$a; done
+case $1 in
+  train|distill)
+    mkdir -p "$out"; touch "$out/last.pt"
+    [[ $out == "${STUB_FAIL:-none}" ]] && exit 3
+    touch "$out/final.safetensors" ;;
+  evaluate) echo '{}' > "$out" ;;
+esac
+"""
+
+TEACHERS_AND_STUDENTS = [
+    "runs/kvasir-seg/malunet-e300", "runs/kvasir-seg/microaunet-distill-e300",
+    "runs/cvc-clinicdb/malunet-e300", "runs/cvc-clinicdb/microaunet-distill-e300",
+]
+ABLATIONS = [f"runs/{d}/{name}-e300" for d in ("kvasir-seg", "cvc-clinicdb")
+             for name in ("microaunet", "microaunet1-nodwd", "microaunet2-noimitation", "microaunet3-nopreference")]
+BASELINES = [f"runs/{d}/{name}-e300" for d in ("kvasir-seg", "cvc-clinicdb") for name in ("unext-s", "unet", "sanet")]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    if shutil.which("bash") is None:
+        pytest.skip("bash is needed to run the protocol scripts")
+    shutil.copytree(SCRIPTS, tmp_path / "results" / "scripts")
+    stubs = tmp_path / "stubs"
+    stubs.mkdir()
+    for name, text in (("microaunet", STUB_MICROAUNET), ("python", "#!/usr/bin/env bash\necho 2.13.0\n")):
+        (stubs / name).write_text(text)
+        (stubs / name).chmod(0o755)
+    return tmp_path
+
+
+def run_protocol(workdir: Path, fail: str | None = None) -> tuple[subprocess.CompletedProcess, list[list[str]]]:
+    """One pass of the protocol (seed 42); returns the process and the stub's training calls, in order."""
+    calls = workdir / "calls.txt"
+    calls.write_text("")
+    env = os.environ | {"PATH": f"{workdir / 'stubs'}{os.pathsep}{os.environ['PATH']}", "STUB_CALLS": str(calls),
+                        "COMMIT": "0" * 40, "KVASIR": "data/Kvasir-SEG", "CVC": "data/CVC-ClinicDB/PNG"}
+    if fail:
+        env["STUB_FAIL"] = fail
+    proc = subprocess.run(["bash", "results/scripts/full_protocol.sh", "42"], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=120)
+    trainings = [line.split() for line in calls.read_text().splitlines() if not line.startswith("evaluate")]
+    return proc, trainings
+
+
+def out_dir(args: list[str]) -> str:
+    return args[args.index("--out") + 1]
+
+
+def test_runs_every_model_once_in_order_then_skips_them(workdir: Path) -> None:
+    proc, trainings = run_protocol(workdir)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.rstrip().endswith("full protocol done")
+    assert [out_dir(a) for a in trainings] == TEACHERS_AND_STUDENTS + ABLATIONS + BASELINES
+    for args in trainings:
+        assert args[args.index("--epochs") + 1] == "300" and args[args.index("--seed") + 1] == "42"
+        assert args[args.index("--split") + 1] == "paper" and "--resume" not in args
+    distilled = {out_dir(a): a[a.index("--teacher") + 1] for a in trainings if a[0] == "distill"}
+    for run, teacher in distilled.items():
+        assert teacher == f"{run.rsplit('/', 1)[0]}/malunet-e300/last.pt"
+    collected = workdir / "results" / "cvc-clinicdb" / "microaunet2-noimitation-e300"
+    assert (collected / "final.safetensors").is_file() and (collected / "eval_test.json").is_file()
+    assert "300 epochs, seed 42" in (collected / "provenance.txt").read_text()
+
+    again, trainings = run_protocol(workdir)
+    assert again.returncode == 0 and trainings == []
+    assert again.stdout.rstrip().endswith("full protocol done")
+
+
+def test_a_failed_run_stops_its_dependants_only_and_resumes_on_the_next_pass(workdir: Path) -> None:
+    proc, trainings = run_protocol(workdir, fail="runs/kvasir-seg/malunet-e300")
+    assert proc.returncode != 0 and "full protocol done" not in proc.stdout
+    started = [out_dir(a) for a in trainings]
+    kvasir_students = {r for r in TEACHERS_AND_STUDENTS[1:2] + ABLATIONS[:4]}
+    assert not kvasir_students & set(started)
+    assert "runs/cvc-clinicdb/microaunet3-nopreference-e300" in started and started[-1] == BASELINES[-1]
+
+    proc, trainings = run_protocol(workdir)
+    assert proc.returncode == 0, proc.stderr
+    assert [out_dir(a) for a in trainings] == TEACHERS_AND_STUDENTS[:2] + ABLATIONS[:4]
+    assert "--resume" in trainings[0] and all("--resume" not in a for a in trainings[1:])
