@@ -93,7 +93,7 @@ def test_a_failed_run_stops_its_dependants_only_and_resumes_on_the_next_pass(wor
     proc, trainings = run_protocol(workdir, fail="runs/kvasir-seg/malunet-e300")
     assert proc.returncode != 0 and "full protocol done" not in proc.stdout
     started = [out_dir(a) for a in trainings]
-    kvasir_students = {r for r in TEACHERS_AND_STUDENTS[1:2] + ABLATIONS[:4]}
+    kvasir_students = set(TEACHERS_AND_STUDENTS[1:2] + ABLATIONS[:4])
     assert not kvasir_students & set(started)
     assert "runs/cvc-clinicdb/microaunet3-nopreference-e300" in started and started[-1] == BASELINES[-1]
 
