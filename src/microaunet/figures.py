@@ -35,9 +35,10 @@ def radar_figure(groups: list[Group], path: Path) -> Path:
     angles = np.linspace(0, 2 * np.pi, len(RADAR_LABELS), endpoint=False).tolist()
     fig, axes = plt.subplots(1, len(datasets), subplot_kw={"polar": True}, figsize=(5.5 * len(datasets), 5.5),
                              squeeze=False)
+    colours = {label: f"C{i}" for i, label in enumerate(sorted({g.label for g in groups}))}  # one per model
     for ax, dataset in zip(axes[0], datasets):
-        for i, g in enumerate(g for g in groups if g.tested_on == dataset):
-            colour = f"C{i}"
+        for g in (g for g in groups if g.tested_on == dataset):
+            colour = colours[g.label]
             values = _mean_pooled(g)
             ax.plot(angles + angles[:1], values + values[:1], color=colour, label=f"{g.label} ({g.epochs} ep)")
             paper = paper_result(g.label, dataset)
@@ -47,7 +48,7 @@ def radar_figure(groups: list[Group], path: Path) -> Path:
         ax.set_xticks(angles, RADAR_LABELS)
         ax.set_ylim(0, 1)
         ax.set_title(dataset)
-        ax.legend(loc="lower left", bbox_to_anchor=(-0.15, -0.35), fontsize=8)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
