@@ -10,7 +10,7 @@ import pytest
 
 from microaunet.checkpoint import save_weights
 from microaunet.data.synthetic import write_synthetic_dataset
-from microaunet.figures import drawable_run, pick_images, qualitative_figure
+from microaunet.figures import drawable_run, model_colours, model_name, pick_images, qualitative_figure
 from microaunet.models import build_model
 from microaunet.report import MAIN_COLUMNS, collect, group, group_table, run_label, sections
 
@@ -96,6 +96,20 @@ def test_cross_dataset_and_unseen_video_runs_go_to_the_generalisation_table(tmp_
     assert "(paper)" not in table  # the paper's numbers sit beside the paper's protocol only
     table, _ = group_table(sections(collect(tmp_path))["table1"][1], MAIN_COLUMNS, with_paper=True)
     assert "*MALUNet (paper)*" in table and "*UNet (paper)*" not in table
+
+
+def test_each_model_and_schedule_keeps_one_colour_on_both_datasets(tmp_path: Path) -> None:
+    for data in ("data/Kvasir-SEG", "data/CVC-ClinicDB"):
+        for model in ("malunet", "unet"):
+            _write_run(tmp_path, f"{model}-{Path(data).name}", model, 1, 0.8, train=data, test=data)
+    _write_run(tmp_path, "malunet-e300", "malunet", 1, 0.9)
+    config = tmp_path / "malunet-e300" / "config.json"
+    config.write_text(json.dumps(json.loads(config.read_text()) | {"epochs": 300}))
+    groups = group(collect(tmp_path))
+    colours = model_colours(groups)
+    assert sorted(colours) == ["MALUNet (100 ep)", "MALUNet (300 ep)", "UNet (100 ep)"]
+    assert len(set(colours.values())) == 3
+    assert {model_name(g) for g in groups if g.tested_on == "CVC-ClinicDB"} == {"MALUNet (100 ep)", "UNet (100 ep)"}
 
 
 @pytest.mark.parametrize(("second_model", "second_seed", "n_groups"), [("unet", 1, 2), ("malunet", 2, 1)])

@@ -28,6 +28,20 @@ def _mean_pooled(g: Group) -> list[float]:
     return [g.stats(("", "main", "pooled", m, ""))[0] for m in PAPER_METRICS]
 
 
+def model_name(g: Group) -> str:
+    """A model and its schedule: the unit that keeps one colour across datasets and figures."""
+    return f"{g.label} ({g.epochs} ep)"
+
+
+def model_colours(groups: list[Group]) -> dict[str, object]:
+    """One colour per model name, the same on both datasets and in every figure."""
+    import matplotlib
+
+    names = sorted({model_name(g) for g in groups})
+    palette = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"].colors
+    return {name: palette[i % len(palette)] for i, name in enumerate(names)}
+
+
 def radar_figure(groups: list[Group], path: Path) -> Path:
     """One radar per test dataset: our pooled metrics (solid) and the paper's for the same model (dashed)."""
     plt = _pyplot()
@@ -35,14 +49,16 @@ def radar_figure(groups: list[Group], path: Path) -> Path:
     angles = np.linspace(0, 2 * np.pi, len(RADAR_LABELS), endpoint=False).tolist()
     fig, axes = plt.subplots(1, len(datasets), subplot_kw={"polar": True}, figsize=(5.5 * len(datasets), 5.5),
                              squeeze=False)
-    colours = {label: f"C{i}" for i, label in enumerate(sorted({g.label for g in groups}))}  # one per model
+    colours = model_colours(groups)
     for ax, dataset in zip(axes[0], datasets):
+        with_paper_line = set()
         for g in (g for g in groups if g.tested_on == dataset):
-            colour = colours[g.label]
+            colour = colours[model_name(g)]
             values = _mean_pooled(g)
-            ax.plot(angles + angles[:1], values + values[:1], color=colour, label=f"{g.label} ({g.epochs} ep)")
+            ax.plot(angles + angles[:1], values + values[:1], color=colour, label=model_name(g))
             paper = paper_result(g.label, dataset)
-            if paper:
+            if paper and g.label not in with_paper_line:
+                with_paper_line.add(g.label)
                 pv = [paper[m] for m in PAPER_METRICS]
                 ax.plot(angles + angles[:1], pv + pv[:1], color=colour, linestyle="--", label=f"{g.label} (paper)")
         ax.set_xticks(angles, RADAR_LABELS)
@@ -58,33 +74,37 @@ def radar_figure(groups: list[Group], path: Path) -> Path:
 def scatter_figure(groups: list[Group], complexity: dict[str, dict], path: Path) -> Path:
     """Pooled Dice against parameters and against GMACs (log axes); hollow markers: the paper's values."""
     plt = _pyplot()
+    from matplotlib.lines import Line2D
     from matplotlib.ticker import NullLocator
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     markers = {d: m for d, m in zip(sorted({g.tested_on for g in groups}), "osD^v")}
+    colours = model_colours(groups)
     for ax, key, title in ((axes[0], "params", "parameters"), (axes[1], "gmacs_thop", "GMACs (thop, the paper's FLOPs)")):
         xs = []
-        for i, g in enumerate(groups):
+        for g in groups:
             row = complexity.get(g.members[0].result["model"])
             if not row or row.get(key) is None:
                 continue
             x = row[key]
             xs.append(x)
-            ax.scatter([x], [_mean_pooled(g)[0]], color=f"C{i % 10}", marker=markers[g.tested_on],
-                       label=f"{g.label}, {g.tested_on} ({g.epochs} ep)")
+            colour, marker = colours[model_name(g)], markers[g.tested_on]
+            ax.scatter([x], [_mean_pooled(g)[0]], color=colour, marker=marker)
             paper = paper_result(g.label, g.tested_on)
             if paper:
-                ax.scatter([x], [paper["dice"]], facecolors="none", edgecolors=f"C{i % 10}",
-                           marker=markers[g.tested_on])
+                ax.scatter([x], [paper["dice"]], facecolors="none", edgecolors=colour, marker=marker)
         ax.set_xscale("log")
         # each model's own value as a tick: exact, and no crowded 3x10^4-style minor labels
         ax.xaxis.set_minor_locator(NullLocator())
         ticks = sorted(set(xs))
-        ax.set_xticks(ticks, [f"{x:,}" if key == "params" else f"{x:.3f}" for x in ticks], fontsize=8)
+        ax.set_xticks(ticks, [f"{x:,}" if key == "params" else f"{x:.3f}" for x in ticks], fontsize=8,
+                      rotation=90)
         ax.set_xlabel(title + " (log)")
         ax.set_ylabel("pooled Dice")
         ax.grid(True, which="both", alpha=0.3)
-    axes[1].legend(fontsize=7, loc="lower right")
+    handles = [Line2D([], [], linestyle="", marker="o", color=c, label=n) for n, c in colours.items()]
+    handles += [Line2D([], [], linestyle="", marker=m, color="grey", label=d) for d, m in markers.items()]
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, fontsize=8)
     fig.suptitle("Accuracy against size: filled = measured here, hollow = the paper")
     fig.tight_layout()
     fig.savefig(path, dpi=120, bbox_inches="tight")
