@@ -105,10 +105,11 @@ def test_each_model_and_schedule_keeps_one_colour_on_both_datasets(tmp_path: Pat
     _write_run(tmp_path, "malunet-e300", "malunet", 1, 0.9)
     config = tmp_path / "malunet-e300" / "config.json"
     config.write_text(json.dumps(json.loads(config.read_text()) | {"epochs": 300}))
+    _write_run(tmp_path, "unet-bf16", "unet", 1, 0.8, precision="bf16")
     groups = group(collect(tmp_path))
     colours = model_colours(groups)
-    assert sorted(colours) == ["MALUNet (100 ep)", "MALUNet (300 ep)", "UNet (100 ep)"]
-    assert len(set(colours.values())) == 3
+    assert sorted(colours) == ["MALUNet (100 ep)", "MALUNet (300 ep)", "UNet (100 ep)", "UNet (100 ep, bf16)"]
+    assert len(set(colours.values())) == 4
     assert {model_name(g) for g in groups if g.tested_on == "CVC-ClinicDB"} == {"MALUNet (100 ep)", "UNet (100 ep)"}
 
 

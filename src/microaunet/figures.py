@@ -29,8 +29,9 @@ def _mean_pooled(g: Group) -> list[float]:
 
 
 def model_name(g: Group) -> str:
-    """A model and its schedule: the unit that keeps one colour across datasets and figures."""
-    return f"{g.label} ({g.epochs} ep)"
+    """A model and its schedule (epochs, and precision where not float32): the unit that keeps one colour."""
+    precision = "" if g.precision == "fp32" else f", {g.precision}"
+    return f"{g.label} ({g.epochs} ep{precision})"
 
 
 def model_colours(groups: list[Group]) -> dict[str, object]:
