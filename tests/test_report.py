@@ -79,6 +79,18 @@ def test_runs_trained_in_bf16_form_their_own_group_and_say_so(tmp_path: Path) ->
     assert sorted(r["precision"] for r in records) == ["bf16", "fp32"]
 
 
+def test_the_papers_row_follows_the_last_schedule_of_its_model_once(tmp_path: Path) -> None:
+    _write_run(tmp_path, "malunet-e100", "malunet", 1, 0.7)
+    _write_run(tmp_path, "malunet-e300", "malunet", 1, 0.8, epochs=300)
+    _write_run(tmp_path, "malunet-e300-cvc", "malunet", 1, 0.8, train="data/CVC-ClinicDB", test="data/CVC-ClinicDB",
+               epochs=300)
+    table, _ = group_table(group(collect(tmp_path)), MAIN_COLUMNS, with_paper=True)
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in table.splitlines()[2:]]
+    assert [(row[0], row[1], row[3]) for row in rows] == [
+        ("MALUNet", "Kvasir-SEG", "100"), ("MALUNet", "Kvasir-SEG", "300"), ("*MALUNet (paper)*", "Kvasir-SEG", "300"),
+        ("MALUNet", "CVC-ClinicDB", "300"), ("*MALUNet (paper)*", "CVC-ClinicDB", "300")]
+
+
 def test_cross_dataset_and_unseen_video_runs_go_to_the_generalisation_table(tmp_path: Path) -> None:
     cvc = "data/CVC-ClinicDB/PNG"
     _write_run(tmp_path, "in", "malunet", 1, 0.8)

@@ -158,13 +158,16 @@ def _cell(stats: tuple[float, float, int], fmt: str, runs: int) -> str:
 
 
 def group_table(groups: list[Group], columns: tuple, with_paper: bool = False) -> tuple[str, list[dict[str, Any]]]:
-    """A Markdown table and its CSV rows (means and standard deviations as numbers)."""
+    """A Markdown table and its CSV rows (means and standard deviations as numbers). With ``with_paper``, the
+    paper's row follows the last of our schedules of the same model on the same dataset, once."""
     if columns == MAIN_COLUMNS and any("toolbox" in m.result for g in groups for m in g.members):
         columns = MAIN_COLUMNS + TOOLBOX_COLUMNS
     head = ["model", "trained on", "tested on", "epochs", "seeds"] + [c[0] for c in columns]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     records = []
-    for g in groups:
+    beside_paper = {(g.label, g.tested_on): i for i, g in enumerate(groups)
+                    if with_paper and g.in_domain and g.split_definition == "paper"}
+    for i, g in enumerate(groups):
         seeds = ",".join(str(m.seed) for m in g.members)
         all_stats = [g.stats(c) for c in columns]
         schedule = f"{g.epochs}" + ("" if g.precision == "fp32" else f" {g.precision}")
@@ -176,8 +179,7 @@ def group_table(groups: list[Group], columns: tuple, with_paper: bool = False) -
             name = f"{metric}_{aggregate}" if aggregate else metric
             record |= {name: mean, f"{name}_std": std}
         records.append(record)
-        beside_paper = with_paper and g.in_domain and g.split_definition == "paper"
-        paper = paper_result(g.label, g.tested_on) if beside_paper else None
+        paper = paper_result(g.label, g.tested_on) if beside_paper.get((g.label, g.tested_on)) == i else None
         if paper:
             lines.append("| " + " | ".join([f"*{g.label} (paper)*", g.trained_on, g.tested_on, "300", "-"]
                                             + [format(paper[c[3]], c[4]) if c[2] == "pooled" and c[3] in paper else ""
