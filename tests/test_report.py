@@ -10,7 +10,7 @@ import pytest
 
 from microaunet.checkpoint import save_weights
 from microaunet.data.synthetic import write_synthetic_dataset
-from microaunet.figures import drawable_run, model_colours, model_name, pick_images, qualitative_figure
+from microaunet.figures import HEADER_HEIGHT, drawable_run, model_colours, model_name, pick_images, qualitative_figure
 from microaunet.models import build_model
 from microaunet.report import MAIN_COLUMNS, collect, group, group_table, run_label, sections
 
@@ -146,11 +146,12 @@ def test_qualitative_figure_uses_weights_kept_beside_the_evaluation_and_names_th
     save_weights(build_model("malunet"), "malunet", tmp_path / "runs" / "teacher" / "final.safetensors")
     groups = group(collect(tmp_path / "runs"))
     path, missing = qualitative_figure(groups, tmp_path / "fig5.png", tile=32)
-    assert missing == ["MicroAUNet"]
+    assert missing == ["MicroAUNet (100 ep)"]
     # one header band, then five picked rows; columns: image, ground truth, the teacher's prediction
-    assert cv2.imread(str(path)).shape == (28 + 5 * 32, 3 * 32, 3)
+    assert cv2.imread(str(path)).shape == (HEADER_HEIGHT + 5 * 32, 3 * 32, 3)
     (tmp_path / "runs" / "teacher" / "final.safetensors").unlink()
-    assert qualitative_figure(groups, tmp_path / "none.png", tile=32) == (None, ["MicroAUNet", "MALUNet"])
+    assert qualitative_figure(groups, tmp_path / "none.png", tile=32) == (
+        None, ["MicroAUNet (100 ep)", "MALUNet (100 ep)"])
 
 
 def test_qualitative_figure_draws_the_first_seed_whose_weights_are_kept(tmp_path: Path) -> None:
@@ -164,7 +165,7 @@ def test_qualitative_figure_draws_the_first_seed_whose_weights_are_kept(tmp_path
     assert [m.seed for m in groups[0].members] == [1, 2]
     assert drawable_run(groups[0])[0].seed == 2
     path, missing = qualitative_figure(groups, tmp_path / "fig5.png", tile=32)
-    assert missing == [] and cv2.imread(str(path)).shape == (28 + 5 * 32, 3 * 32, 3)
+    assert missing == [] and cv2.imread(str(path)).shape == (HEADER_HEIGHT + 5 * 32, 3 * 32, 3)
 
 
 def test_a_metric_reported_by_only_some_seeds_says_how_many(tmp_path: Path) -> None:

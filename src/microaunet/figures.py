@@ -13,6 +13,7 @@ from .report import Evaluation, Group
 
 RADAR_LABELS = ("Dice", "IoU", "Acc", "Spe", "Sen")
 GRID_QUANTILES = (0.1, 0.3, 0.5, 0.7, 0.9)
+HEADER_HEIGHT = 46  # Fig. 5: two lines of text above each column (model; schedule and seed)
 
 
 def _pyplot():
@@ -28,10 +29,14 @@ def _mean_pooled(g: Group) -> list[float]:
     return [g.stats(("", "main", "pooled", m, ""))[0] for m in PAPER_METRICS]
 
 
+def schedule(g: Group) -> str:
+    """How the group was trained: epochs, and precision where not float32."""
+    return f"{g.epochs} ep" + ("" if g.precision == "fp32" else f", {g.precision}")
+
+
 def model_name(g: Group) -> str:
-    """A model and its schedule (epochs, and precision where not float32): the unit that keeps one colour."""
-    precision = "" if g.precision == "fp32" else f", {g.precision}"
-    return f"{g.label} ({g.epochs} ep{precision})"
+    """A model and its schedule: the unit that keeps one colour."""
+    return f"{g.label} ({schedule(g)})"
 
 
 def model_colours(groups: list[Group]) -> dict[str, object]:
@@ -150,8 +155,9 @@ def drawable_run(g: Group) -> tuple[Evaluation, Path] | None:
 def qualitative_figure(groups: list[Group], path: Path, tile: int = 192) -> tuple[Path | None, list[str]]:
     """Rows: the picked images (chosen from every group's per-image Dice); columns: image, ground truth,
     each model's prediction (green) with the ground truth's outline (white), from its first seed with
-    kept weights (named in the header when the model has several). Models whose weights are not found
-    are left out and named in the second return value; with none found, nothing is drawn."""
+    kept weights; the header names each model, its schedule and that seed. Models whose weights are not
+    found are left out and named (with their schedule) in the second return value; with none found,
+    nothing is drawn."""
     from .checkpoint import load_model
     from .data import find_pairs, read_image, read_mask
     from .demo import draw_outline
@@ -160,7 +166,7 @@ def qualitative_figure(groups: list[Group], path: Path, tile: int = 192) -> tupl
 
     picked = pick_images(groups)
     runs = [drawable_run(g) for g in groups]
-    missing = [g.label for g, run in zip(groups, runs) if run is None]
+    missing = [model_name(g) for g, run in zip(groups, runs) if run is None]
     shown = [(g, *run) for g, run in zip(groups, runs) if run is not None]
     if not shown:
         return None, missing
@@ -175,9 +181,10 @@ def qualitative_figure(groups: list[Group], path: Path, tile: int = 192) -> tupl
             _, prob = predict_probability(model, image, e.result["size"])
             panels.append(draw_outline(overlay(image, prob >= e.result["threshold"]), mask, (255, 255, 255)))
         rows.append(np.concatenate([cv2.resize(p, (tile, tile), interpolation=cv2.INTER_AREA) for p in panels], 1))
-    header = np.full((28, rows[0].shape[1], 3), 255, np.uint8)
-    titles = [g.label if len(g.members) == 1 else f"{g.label}, seed {e.seed}" for g, e, _ in shown]
-    for k, title in enumerate(["image", "ground truth"] + titles):
-        cv2.putText(header, title[:24], (k * tile + 4, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+    header = np.full((HEADER_HEIGHT, rows[0].shape[1], 3), 255, np.uint8)
+    titles = [("image", ""), ("ground truth", "")] + [(g.label, f"{schedule(g)}, seed {e.seed}") for g, e, _ in shown]
+    for k, lines in enumerate(titles):
+        for line, y in zip(lines, (19, 38)):
+            cv2.putText(header, line[:24], (k * tile + 4, y), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
     cv2.imwrite(str(path), cv2.cvtColor(np.concatenate([header, *rows], 0), cv2.COLOR_RGB2BGR))
     return path, missing
