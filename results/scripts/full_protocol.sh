@@ -3,7 +3,8 @@
 # teacher and its distilled MicroAUNet student on both datasets, the ablations and the supervised control on
 # both datasets (as in the paper's Table 3), then the baselines (UNet and SANet under bf16: hours per
 # epoch-hundred on a CPU, minutes on a GPU).
-# Each run is started, or resumed from its last.pt, or skipped when finished, then collected into results/.
+# Each run is started, or resumed from its last.pt, or skipped when finished, then collected into results/;
+# the teacher, its student and the baselines are then evaluated on all of the other dataset (generalisation).
 # Run it again after any interruption, from the repository root, until it prints "full protocol done".
 #   results/scripts/full_protocol.sh [SEED ...]     (default: 42; data: $KVASIR, $CVC; $THREADS, default 2)
 set -uo pipefail
@@ -33,11 +34,21 @@ step() {  # DATASET NAME SEED DESCRIPTION -- microaunet SUBCOMMAND ARGS... (data
     || { status=1; return 1; }
 }
 
+generalise() {  # DATASET NAME SEED: the finished run on all of the other dataset, once; never stops the protocol
+  local dataset=$1 other=$CVC direction=kvasir-to-cvc dir
+  [[ $dataset == kvasir-seg ]] || { other=$KVASIR; direction=cvc-to-kvasir; }
+  dir=$(run_dir "$dataset" "$2" "$3")
+  [[ -f $dir/eval_test.json && ! -f results/generalisation/$direction/${dir##*/}/eval_all.json ]] || return 0
+  results/scripts/cross_eval.sh "$dir" "$other" "results/generalisation/$direction/${dir##*/}" || status=1
+}
+
 for seed in "${seeds[@]}"; do
   for dataset in kvasir-seg cvc-clinicdb; do
     step $dataset malunet $seed "MALUNet teacher" -- microaunet train --model malunet \
       && step $dataset microaunet-distill $seed "MicroAUNet distilled from the 300-epoch teacher of its seed" -- \
            microaunet distill --teacher "$(run_dir $dataset malunet $seed)/last.pt" --student microaunet
+    generalise $dataset malunet $seed
+    generalise $dataset microaunet-distill $seed
   done
 done
 for seed in "${seeds[@]}"; do
@@ -59,6 +70,7 @@ for seed in "${seeds[@]}"; do
     step $dataset unet $seed "UNet baseline, bf16 autocast" -- microaunet train --model unet --precision bf16
     step $dataset sanet $seed "SANet baseline (Res2Net-50 from scratch), bf16 autocast" -- \
       microaunet train --model sanet --precision bf16
+    for name in unext-s unet sanet; do generalise $dataset $name $seed; done
   done
 done
 [[ $status == 0 ]] && echo "full protocol done"
