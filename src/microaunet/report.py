@@ -165,7 +165,7 @@ def group_table(groups: list[Group], columns: tuple, with_paper: bool = False) -
     head = ["model", "trained on", "tested on", "epochs", "seeds"] + [c[0] for c in columns]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     records = []
-    beside_paper = {(g.label, g.tested_on): i for i, g in enumerate(groups)
+    paper_row_after = {(g.label, g.tested_on): i for i, g in enumerate(groups)
                     if with_paper and g.in_domain and g.split_definition == "paper"}
     for i, g in enumerate(groups):
         seeds = ",".join(str(m.seed) for m in g.members)
@@ -179,7 +179,7 @@ def group_table(groups: list[Group], columns: tuple, with_paper: bool = False) -
             name = f"{metric}_{aggregate}" if aggregate else metric
             record |= {name: mean, f"{name}_std": std}
         records.append(record)
-        paper = paper_result(g.label, g.tested_on) if beside_paper.get((g.label, g.tested_on)) == i else None
+        paper = paper_result(g.label, g.tested_on) if paper_row_after.get((g.label, g.tested_on)) == i else None
         if paper:
             lines.append("| " + " | ".join([f"*{g.label} (paper)*", g.trained_on, g.tested_on, "300", "-"]
                                             + [format(paper[c[3]], c[4]) if c[2] == "pooled" and c[3] in paper else ""
