@@ -1,4 +1,5 @@
-"""results/scripts/full_protocol.sh, driven by a stub `microaunet`: order, resume, skip and failure handling.
+"""results/scripts/full_protocol.sh, driven by a stub `microaunet`: order, resume, skip, failure handling and
+the generalisation evaluations.
 
 The protocol runs for days across sessions, so what must hold is checked here without training: each run
 is started once, resumed where it stopped, skipped when evaluated, and a failure stops only what depends on it.
@@ -22,7 +23,7 @@ prev=
 for a in "$@"; do [[ $prev == --out ]] && out=$a; prev=$a; done
 case $1 in
   train|distill)
-    mkdir -p "$out"; touch "$out/last.pt"
+    mkdir -p "$out"; touch "$out/last.pt" "$out/config.json"
     [[ $out == "${STUB_FAIL:-none}" ]] && exit 3
     touch "$out/final.safetensors" ;;
   evaluate) echo '{}' > "$out" ;;
@@ -52,7 +53,8 @@ def workdir(tmp_path: Path) -> Path:
 
 
 def run_protocol(workdir: Path, fail: str | None = None) -> tuple[subprocess.CompletedProcess, list[list[str]]]:
-    """One pass of the protocol (seed 42); returns the process and the stub's training calls, in order."""
+    """One pass of the protocol (seed 42); returns the process and the stub's training calls, in order
+    (evaluations are in ``calls.txt``)."""
     calls = workdir / "calls.txt"
     calls.write_text("")
     env = os.environ | {"PATH": f"{workdir / 'stubs'}{os.pathsep}{os.environ['PATH']}", "STUB_CALLS": str(calls),
@@ -67,6 +69,13 @@ def run_protocol(workdir: Path, fail: str | None = None) -> tuple[subprocess.Com
 
 def out_dir(args: list[str]) -> str:
     return args[args.index("--out") + 1]
+
+
+def cross_evaluations(workdir: Path) -> list[tuple[str, str]]:
+    """(checkpoint, data) of each evaluation on all of a dataset in the last pass, in order."""
+    calls = [line.split() for line in (workdir / "calls.txt").read_text().splitlines()]
+    return [(a[a.index("--ckpt") + 1], a[a.index("--data") + 1]) for a in calls
+            if a[0] == "evaluate" and a[a.index("--split") + 1] == "all"]
 
 
 def test_runs_every_model_once_in_order_then_skips_them(workdir: Path) -> None:
@@ -84,8 +93,13 @@ def test_runs_every_model_once_in_order_then_skips_them(workdir: Path) -> None:
     assert (collected / "final.safetensors").is_file() and (collected / "eval_test.json").is_file()
     assert "300 epochs, seed 42" in (collected / "provenance.txt").read_text()
 
+    other = {"kvasir-seg": "data/CVC-ClinicDB/PNG", "cvc-clinicdb": "data/Kvasir-SEG"}
+    assert cross_evaluations(workdir) == [(f"{run}/last.pt", other[run.split("/")[1]])
+                                          for run in TEACHERS_AND_STUDENTS + BASELINES]
+    assert (workdir / "results" / "generalisation" / "cvc-to-kvasir" / "sanet-e300" / "config.json").is_file()
+
     again, trainings = run_protocol(workdir)
-    assert again.returncode == 0 and trainings == []
+    assert again.returncode == 0 and trainings == [] and cross_evaluations(workdir) == []
     assert again.stdout.rstrip().endswith("full protocol done")
 
 
@@ -100,4 +114,5 @@ def test_a_failed_run_stops_its_dependants_only_and_resumes_on_the_next_pass(wor
     proc, trainings = run_protocol(workdir)
     assert proc.returncode == 0, proc.stderr
     assert [out_dir(a) for a in trainings] == TEACHERS_AND_STUDENTS[:2] + ABLATIONS[:4]
+    assert cross_evaluations(workdir) == [(f"{run}/last.pt", "data/CVC-ClinicDB/PNG") for run in TEACHERS_AND_STUDENTS[:2]]
     assert "--resume" in trainings[0] and all("--resume" not in a for a in trainings[1:])
