@@ -166,7 +166,7 @@ def group_table(groups: list[Group], columns: tuple, with_paper: bool = False) -
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     records = []
     paper_row_after = {(g.label, g.tested_on): i for i, g in enumerate(groups)
-                    if with_paper and g.in_domain and g.split_definition == "paper"}
+                       if with_paper and g.in_domain and g.split_definition == "paper"}
     for i, g in enumerate(groups):
         seeds = ",".join(str(m.seed) for m in g.members)
         all_stats = [g.stats(c) for c in columns]
