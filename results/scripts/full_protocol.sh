@@ -35,11 +35,12 @@ step() {  # DATASET NAME SEED DESCRIPTION -- microaunet SUBCOMMAND ARGS... (data
 }
 
 generalise() {  # DATASET NAME SEED: the finished run on all of the other dataset, once; never stops the protocol
-  local dataset=$1 other=$CVC direction=kvasir-to-cvc dir
+  local dataset=$1 other=$CVC direction=kvasir-to-cvc dir dest
   [[ $dataset == kvasir-seg ]] || { other=$KVASIR; direction=cvc-to-kvasir; }
   dir=$(run_dir "$dataset" "$2" "$3")
-  [[ -f $dir/eval_test.json && ! -f results/generalisation/$direction/${dir##*/}/eval_all.json ]] || return 0
-  results/scripts/cross_eval.sh "$dir" "$other" "results/generalisation/$direction/${dir##*/}" || status=1
+  dest=results/generalisation/$direction/${dir##*/}
+  [[ -f $dir/eval_test.json && ! -f $dest/eval_all.json ]] || return 0
+  results/scripts/cross_eval.sh "$dir" "$other" "$dest" || status=1
 }
 
 for seed in "${seeds[@]}"; do
