@@ -3,9 +3,13 @@
 # teacher and its distilled MicroAUNet student on both datasets, the ablations and the supervised control on
 # both datasets (as in the paper's Table 3), then the baselines (UNet and SANet under bf16: hours per
 # epoch-hundred on a CPU, minutes on a GPU).
-# Each run is started, or resumed from its last.pt, or skipped when finished, then collected into results/;
-# the teacher, its student and the baselines are then evaluated on all of the other dataset (generalisation).
+# Each run is started, or resumed from its last.pt, or skipped when finished (in runs/, or already collected
+# into results/, as on a fresh checkout), then collected into results/; the teacher, its student and the
+# baselines are then evaluated on all of the other dataset (generalisation). A student's teacher is the
+# teacher run's last.pt, or its collected final.safetensors (the same EMA weights) where runs/ lacks it.
 # Run it again after any interruption, from the repository root, until it prints "full protocol done".
+# A run left unfinished on a machine that will not last is carried to the next one by results/scripts/park.sh
+# (its checkpoint, committed under results/in-progress/), from where this script resumes it.
 #   results/scripts/full_protocol.sh [SEED ...]     (default: 42; data: $KVASIR, $CVC; $THREADS, default 2)
 set -uo pipefail
 KVASIR=${KVASIR:-../shared/data/Kvasir-SEG}
@@ -19,27 +23,44 @@ run_dir() {  # DATASET NAME SEED
   echo "runs/$1/$2-e300$([[ $3 == 42 ]] || echo "-seed$3")"
 }
 
+finished_dir() {  # DATASET NAME SEED: where the finished run's record is (runs/ first, then results/); fails if unfinished
+  local dir
+  dir=$(run_dir "$@")
+  for d in "$dir" "results/${dir#runs/}"; do
+    [[ -f $d/eval_test.json ]] && { echo "$d"; return 0; }
+  done
+  return 1
+}
+
+teacher_weights() {  # DATASET SEED: the finished teacher's EMA weights
+  local dir
+  dir=$(finished_dir "$1" malunet "$2") || return 1
+  if [[ -f $dir/last.pt ]]; then echo "$dir/last.pt"; else echo "$dir/final.safetensors"; fi
+}
+
 step() {  # DATASET NAME SEED DESCRIPTION -- microaunet SUBCOMMAND ARGS... (data, split, epochs, seed added)
   local dataset=$1 name=$2 seed=$3 desc=$4
   shift 5
   local data=$KVASIR dir
   [[ $dataset == kvasir-seg ]] || data=$CVC
+  finished_dir "$dataset" "$name" "$seed" > /dev/null && return 0
   dir=$(run_dir "$dataset" "$name" "$seed")
-  [[ -f $dir/eval_test.json ]] && return 0
-  local resume=()
+  local parked=results/in-progress/${dir#runs/} resume=()
+  [[ ! -f $dir/last.pt && -f $parked/last.pt ]] && { mkdir -p "$dir" && cp "$parked"/* "$dir"/; }
   [[ -f $dir/last.pt ]] && resume=(--resume)
   results/scripts/run.sh "$dir" "$data" test -- "$@" --data "$data" --split paper --epochs 300 --seed "$seed" \
       --threads "$THREADS" --out "$dir" "${resume[@]}" \
     && results/scripts/collect.sh "$dir" "results/${dir#runs/}" "$desc, $dataset (paper split), 300 epochs, seed $seed" \
+    && rm -rf "$parked" \
     || { status=1; return 1; }
 }
 
 generalise() {  # DATASET NAME SEED: the finished run on all of the other dataset, once; never stops the protocol
   local dataset=$1 other=$CVC direction=kvasir-to-cvc dir dest
   [[ $dataset == kvasir-seg ]] || { other=$KVASIR; direction=cvc-to-kvasir; }
-  dir=$(run_dir "$dataset" "$2" "$3")
+  dir=$(finished_dir "$dataset" "$2" "$3") || return 0
   dest=results/generalisation/$direction/${dir##*/}
-  [[ -f $dir/eval_test.json && ! -f $dest/eval_all.json ]] || return 0
+  [[ -f $dest/eval_all.json ]] && return 0
   results/scripts/cross_eval.sh "$dir" "$other" "$dest" || status=1
 }
 
@@ -47,22 +68,21 @@ for seed in "${seeds[@]}"; do
   for dataset in kvasir-seg cvc-clinicdb; do
     step $dataset malunet $seed "MALUNet teacher" -- microaunet train --model malunet \
       && step $dataset microaunet-distill $seed "MicroAUNet distilled from the 300-epoch teacher of its seed" -- \
-           microaunet distill --teacher "$(run_dir $dataset malunet $seed)/last.pt" --student microaunet
+           microaunet distill --teacher "$(teacher_weights $dataset $seed)" --student microaunet
     generalise $dataset malunet $seed
     generalise $dataset microaunet-distill $seed
   done
 done
 for seed in "${seeds[@]}"; do
   for dataset in kvasir-seg cvc-clinicdb; do
-    teacher=$(run_dir $dataset malunet $seed)
-    [[ -f $teacher/eval_test.json ]] || continue
+    teacher=$(teacher_weights $dataset $seed) || continue
     step $dataset microaunet $seed "MicroAUNet supervised only: the control" -- microaunet train --model microaunet
     step $dataset microaunet1-nodwd $seed "Ablation MicroAUNet-1: plain convs instead of DWD, distilled from the teacher of its seed" -- \
-      microaunet distill --teacher "$teacher/last.pt" --student microaunet-nodwd
+      microaunet distill --teacher "$teacher" --student microaunet-nodwd
     step $dataset microaunet2-noimitation $seed "Ablation MicroAUNet-2: no imitation stage, distilled from the teacher of its seed" -- \
-      microaunet distill --teacher "$teacher/last.pt" --student microaunet --no-imitation
+      microaunet distill --teacher "$teacher" --student microaunet --no-imitation
     step $dataset microaunet3-nopreference $seed "Ablation MicroAUNet-3: no preference stage, distilled from the teacher of its seed" -- \
-      microaunet distill --teacher "$teacher/last.pt" --student microaunet --no-preference
+      microaunet distill --teacher "$teacher" --student microaunet --no-preference
   done
 done
 for seed in "${seeds[@]}"; do

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Carry the unfinished runs of runs/ to another machine: copy each one's checkpoint (last.pt) and record
+# into results/in-progress/, to be committed; full_protocol.sh resumes from there where runs/ lacks the run,
+# and removes the copy once the run is collected. Run it from the repository root, while or after training:
+# a checkpoint is written whole at each epoch's end, so the copy is the last finished epoch.
+#   results/scripts/park.sh
+set -euo pipefail
+shopt -s nullglob
+for ckpt in runs/*/*/last.pt; do
+  run=${ckpt%/last.pt}
+  [[ -f $run/eval_test.json ]] && continue
+  dest=results/in-progress/${run#runs/}
+  mkdir -p "$dest"
+  for f in last.pt command.txt commit.txt machine.txt wall_clock.txt train_stdout.log config.json log.csv; do
+    if [[ -f $run/$f ]]; then cp "$run/$f" "$dest/$f"; fi
+  done
+  echo "parked $run -> $dest (epoch $(($(wc -l < "$run/log.csv") - 1)))"
+done
