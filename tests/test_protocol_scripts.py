@@ -1,5 +1,5 @@
-"""results/scripts/full_protocol.sh, driven by a stub `microaunet`: order, resume, skip, failure handling and
-the generalisation evaluations.
+"""results/scripts/full_protocol.sh, driven by a stub `microaunet`: order, resume, skip, failure handling,
+the generalisation evaluations, and carrying the protocol to a fresh checkout (with park.sh).
 
 The protocol runs for days across sessions, so what must hold is checked here without training: each run
 is started once, resumed where it stopped, skipped when evaluated, and a failure stops only what depends on it.
@@ -116,3 +116,38 @@ def test_a_failed_run_stops_its_dependants_only_and_resumes_on_the_next_pass(wor
     assert [out_dir(a) for a in trainings] == TEACHERS_AND_STUDENTS[:2] + ABLATIONS[:4]
     assert cross_evaluations(workdir) == [(f"{run}/last.pt", "data/CVC-ClinicDB/PNG") for run in TEACHERS_AND_STUDENTS[:2]]
     assert "--resume" in trainings[0] and all("--resume" not in a for a in trainings[1:])
+
+
+def test_a_fresh_checkout_skips_collected_runs_and_distils_from_the_collected_teacher(workdir: Path) -> None:
+    run_protocol(workdir)
+    shutil.rmtree(workdir / "runs")
+    student = "kvasir-seg/microaunet-distill-e300"
+    shutil.rmtree(workdir / "results" / student)
+    shutil.rmtree(workdir / "results" / "generalisation" / "kvasir-to-cvc" / "microaunet-distill-e300")
+
+    proc, trainings = run_protocol(workdir)
+    assert proc.returncode == 0, proc.stderr
+    assert [out_dir(a) for a in trainings] == [f"runs/{student}"] and "--resume" not in trainings[0]
+    assert trainings[0][trainings[0].index("--teacher") + 1] == "results/kvasir-seg/malunet-e300/final.safetensors"
+    assert cross_evaluations(workdir) == [(f"runs/{student}/last.pt", "data/CVC-ClinicDB/PNG")]
+
+
+def test_a_parked_run_resumes_on_a_fresh_checkout_and_is_unparked_once_collected(workdir: Path) -> None:
+    proc, _ = run_protocol(workdir, fail="runs/cvc-clinicdb/malunet-e300")
+    assert proc.returncode != 0
+    huge = workdir / "runs" / "kvasir-seg" / "unet-e300"
+    (huge / "eval_test.json").unlink()
+    os.truncate(huge / "last.pt", 10_000_001)  # a UNet checkpoint: too large for git
+    park = subprocess.run(["bash", "results/scripts/park.sh"], cwd=workdir, capture_output=True, text=True, timeout=60)
+    assert park.returncode == 0, park.stderr
+    assert "parked runs/cvc-clinicdb/malunet-e300" in park.stdout and "not parked: runs/kvasir-seg/unet-e300" in park.stderr
+    parked = workdir / "results" / "in-progress" / "cvc-clinicdb"
+    assert sorted(p.name for p in parked.iterdir()) == ["malunet-e300"]
+    assert {"last.pt", "config.json"} <= {p.name for p in (parked / "malunet-e300").iterdir()}
+
+    shutil.rmtree(workdir / "runs")
+    proc, trainings = run_protocol(workdir)
+    assert proc.returncode == 0, proc.stderr
+    assert [out_dir(a) for a in trainings][:2] == TEACHERS_AND_STUDENTS[2:]
+    assert "--resume" in trainings[0] and "--resume" not in trainings[1]
+    assert not (parked / "malunet-e300").exists()

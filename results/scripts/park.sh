@@ -21,5 +21,7 @@ for ckpt in runs/*/*/last.pt; do
   for f in last.pt command.txt commit.txt machine.txt wall_clock.txt train_stdout.log config.json log.csv; do
     if [[ -f $run/$f ]]; then cp "$run/$f" "$dest/$f"; fi
   done
-  echo "parked $run -> $dest (epoch $(($(wc -l < "$run/log.csv") - 1)))"
+  epochs=?
+  [[ -f $run/log.csv ]] && epochs=$(($(wc -l < "$run/log.csv") - 1))
+  echo "parked $run -> $dest (epochs done: $epochs)"
 done
