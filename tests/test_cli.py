@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from microaunet.cli import COMMANDS, main
+from microaunet.data import find_pairs, read_mask
+from microaunet.predictions import load_predictions
 
 
 @pytest.mark.parametrize("argv", [[], *[[name] for name in COMMANDS], ["data", "check"], ["data", "download"]])
@@ -48,8 +50,16 @@ def test_train_then_evaluate_end_to_end(synthetic_dir: Path, tmp_path: Path, cap
                  "--batch-size", "4", "--threads", "1", "--out", str(run)]) == 0
     capsys.readouterr()
     assert main(["evaluate", "--ckpt", str(run / "last.pt"), "--data", str(synthetic_dir), "--size", "64",
-                 "--toolbox", "--json", "--out", str(tmp_path / "eval.json")]) == 0
+                 "--toolbox", "--json", "--out", str(tmp_path / "eval.json"),
+                 "--save-predictions", str(tmp_path / "predictions.npz")]) == 0
     result = json.loads(capsys.readouterr().out)
+    kept = load_predictions(tmp_path / "predictions.npz")
+    pairs = find_pairs(synthetic_dir)
+    masks = {s.id: read_mask(s.mask) for s in pairs.subset(list(kept))}
+    assert len(kept) == 5 and all(kept[i].shape == masks[i].shape for i in kept)
+    overlap = sum(int((kept[i] & masks[i]).sum()) for i in kept)  # the pooled Dice at original size, again
+    assert 2 * overlap / sum(int(kept[i].sum() + masks[i].sum()) for i in kept) == pytest.approx(
+        result["at_original"]["pooled"]["dice"], abs=1e-12)
     assert result["split_definition"] == "random" and result["images"] == 5  # read from the checkpoint
     for family in ("at_64", "at_original"):
         assert {"per_image", "pooled"} <= result[family].keys()

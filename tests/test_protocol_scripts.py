@@ -151,3 +151,21 @@ def test_a_parked_run_resumes_on_a_fresh_checkout_and_is_unparked_once_collected
     assert [out_dir(a) for a in trainings][:2] == TEACHERS_AND_STUDENTS[2:]
     assert "--resume" in trainings[0] and "--resume" not in trainings[1]
     assert not (parked / "malunet-e300").exists()
+
+
+@pytest.mark.parametrize("weights_bytes", [1000, 10_000_001])
+def test_collect_keeps_the_weights_or_else_the_predictions(workdir: Path, weights_bytes: int) -> None:
+    run, dest = workdir / "runs" / "cvc-clinicdb" / "unet-e300", workdir / "results" / "cvc-clinicdb" / "unet-e300"
+    run.mkdir(parents=True)
+    for name in ("eval_test.json", "config.json", "predictions.npz", "final.safetensors"):
+        (run / name).write_text("{}")
+    os.truncate(run / "final.safetensors", weights_bytes)
+    proc = subprocess.run(["bash", "results/scripts/collect.sh", str(run), str(dest), "UNet"], cwd=workdir,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    kept = {p.name for p in dest.iterdir()}
+    if weights_bytes > 10_000_000:
+        assert {"weights.txt", "predictions.npz"} <= kept and "final.safetensors" not in kept
+        assert f"{weights_bytes} bytes, sha256 " in (dest / "weights.txt").read_text()
+    else:
+        assert "final.safetensors" in kept and not {"weights.txt", "predictions.npz"} & kept

@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from microaunet.checkpoint import save_weights
 from microaunet.data.synthetic import write_synthetic_dataset
 from microaunet.figures import HEADER_HEIGHT, drawable_run, model_colours, model_name, pick_images, qualitative_figure
 from microaunet.models import build_model
+from microaunet.predictions import save_predictions
 from microaunet.report import MAIN_COLUMNS, collect, group, group_table, run_label, sections
 
 DISTILL = {"imitation": True, "preference": True}
@@ -166,6 +168,24 @@ def test_qualitative_figure_draws_the_first_seed_whose_weights_are_kept(tmp_path
     assert drawable_run(groups[0])[0].seed == 2
     path, missing = qualitative_figure(groups, tmp_path / "fig5.png", tile=32)
     assert missing == [] and cv2.imread(str(path)).shape == (HEADER_HEIGHT + 5 * 32, 3 * 32, 3)
+
+
+def test_qualitative_figure_draws_kept_predictions_where_the_weights_are_not_kept(tmp_path: Path) -> None:
+    data = write_synthetic_dataset(tmp_path / "data", count=6, size=64, seed=3)
+    rows = {f"synth_{i:04d}": i / 6 for i in range(6)}
+    _write_run(tmp_path / "runs", "unet", "unet", 1, 0.8, train=str(data), test=str(data), rows=rows, size=64)
+    kept = tmp_path / "runs" / "unet" / "predictions.npz"
+    save_predictions(kept, {i: np.ones((64, 64), bool) for i in rows})  # the whole image predicted polyp
+    groups = group(collect(tmp_path / "runs"))
+    path, missing = qualitative_figure(groups, tmp_path / "fig5.png", tile=64)
+    assert missing == [] and drawable_run(groups[0])[1] == kept
+    grid = cv2.imread(str(path))
+    assert grid.shape == (HEADER_HEIGHT + 5 * 64, 3 * 64, 3)
+    image, prediction = grid[HEADER_HEIGHT + 16, :64].astype(int), grid[HEADER_HEIGHT + 16, 128:].astype(int)
+    assert (prediction[:, 1] - prediction[:, 2]).mean() > (image[:, 1] - image[:, 2]).mean() + 20  # tinted green
+    save_predictions(kept, {"synth_0000": np.ones((64, 64), bool)})
+    with pytest.raises(ValueError, match="predictions.npz: no prediction for image"):
+        qualitative_figure(groups, tmp_path / "fig5.png", tile=64)
 
 
 def test_a_metric_reported_by_only_some_seeds_says_how_many(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Copy a finished run's record and its final EMA weights (final.safetensors; not the checkpoints)
 # from runs/ into results/, with a description. Weights over 10 MB (the UNet and SANet baselines:
-# about 100 MB each) are not kept in git: their size and SHA-256 are recorded instead.
+# 31-96 MB) are not kept in git: their size and SHA-256 are recorded instead, and the run's test-split
+# predictions (predictions.npz, a few hundred KB) are kept so that Fig. 5 can still draw the model.
 #   results/scripts/collect.sh runs/kvasir-seg/NAME results/kvasir-seg/NAME "what the run is"
 set -euo pipefail
 src=$1 dst=$2 desc=$3
@@ -16,5 +17,6 @@ if [[ -f $weights && $(stat -c %s "$weights") -le 10000000 ]]; then
 elif [[ -f $weights ]]; then
   echo "final.safetensors not kept in git: $(stat -c %s "$weights") bytes, sha256 $(sha256sum "$weights" | cut -d' ' -f1)" \
     > "$dst/weights.txt"
+  if [[ -f $src/predictions.npz ]]; then cp "$src/predictions.npz" "$dst/"; fi
 fi
 echo "$desc" > "$dst/provenance.txt"

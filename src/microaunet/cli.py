@@ -190,6 +190,8 @@ def evaluate_parser(p: argparse.ArgumentParser) -> None:
                         " needs pysodmetrics)")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--out", type=Path, help="also write the full result (with per-image rows) to this JSON file")
+    p.add_argument("--save-predictions", type=Path, metavar="NPZ",
+                   help="also write each image's thresholded prediction (bit-packed, at its own size) to this .npz")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_evaluate)
 
@@ -199,13 +201,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     from .checkpoint import load_model
     from .evaluate import evaluate_split, format_evaluation
+    from .predictions import save_predictions
 
     if args.threads:
         torch.set_num_threads(args.threads)
     model, info = load_model(args.ckpt)
     definition = args.split_def or info.get("config", {}).get("split") or "paper"
+    predictions = {} if args.save_predictions else None
     result = evaluate_split(model.to(memory_format=torch.channels_last), args.data, args.split, definition,
-                            args.size, args.threshold, args.tolerance, toolbox=args.toolbox)
+                            args.size, args.threshold, args.tolerance, toolbox=args.toolbox, predictions=predictions)
+    if args.save_predictions:
+        save_predictions(args.save_predictions, predictions)
     result = {"model": info["model"], "ckpt": str(args.ckpt), "epochs": info.get("epoch") or info.get("epochs")} | result
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -38,8 +38,10 @@ def predict_probability(model: nn.Module, image: np.ndarray, size: int) -> tuple
 
 
 def evaluate_samples(model: nn.Module, samples: list[Sample], size: int = 256, threshold: float = 0.5,
-                     tolerance: float = 2.0, toolbox: bool = False) -> dict[str, Any]:
-    """Metrics of ``model`` on ``samples``; with ``toolbox``, also the polyp toolbox's (at original size)."""
+                     tolerance: float = 2.0, toolbox: bool = False,
+                     predictions: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """Metrics of ``model`` on ``samples``; with ``toolbox``, also the polyp toolbox's (at original size).
+    A ``predictions`` dict receives each image's thresholded prediction at its own size, by image id."""
     model.eval()
     at_size, at_original = MetricAccumulator(tolerance), MetricAccumulator(tolerance)
     literature = ToolboxAccumulator() if toolbox else None
@@ -48,6 +50,8 @@ def evaluate_samples(model: nn.Module, samples: list[Sample], size: int = 256, t
         prob, prob_full = predict_probability(model, image, size)
         at_size.add(sample.id, prob >= threshold, resize_mask(mask, size).astype(bool))
         at_original.add(sample.id, prob_full >= threshold, mask)
+        if predictions is not None:
+            predictions[sample.id] = prob_full >= threshold
         if literature:
             literature.add(prob_full, mask)
     result = {f"at_{size}": at_size.summary(), "at_original": at_original.summary()}
@@ -58,13 +62,15 @@ def evaluate_samples(model: nn.Module, samples: list[Sample], size: int = 256, t
 
 def evaluate_split(model: nn.Module, data: str | Path, split: str = "test", definition: str = "paper",
                    size: int = 256, threshold: float = 0.5, tolerance: float = 2.0,
-                   split_seed: int = 42, toolbox: bool = False) -> dict[str, Any]:
-    """Evaluate on the ``split`` subset ('test', 'train' or 'all') of the split ``definition``."""
+                   split_seed: int = 42, toolbox: bool = False,
+                   predictions: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """Evaluate on the ``split`` subset ('test', 'train' or 'all') of the split ``definition``
+    (``predictions``: as for :func:`evaluate_samples`)."""
     dataset = find_pairs(data)
     ids = dataset.ids if split == "all" else resolve_split(definition, dataset, seed=split_seed)[split]
     if not ids:
         raise ValueError(f"{data}: the '{split}' part of split '{definition}' is empty")
-    result = evaluate_samples(model, dataset.subset(ids), size, threshold, tolerance, toolbox)
+    result = evaluate_samples(model, dataset.subset(ids), size, threshold, tolerance, toolbox, predictions)
     return {"data": str(data), "split_definition": definition, "split": split, "images": len(ids),
             "size": size, "threshold": threshold, "conventions": CONVENTIONS} | result
 

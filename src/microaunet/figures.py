@@ -3,6 +3,7 @@ and a qualitative grid (Fig. 5) whose images are picked by a fixed rule, never b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -134,35 +135,51 @@ def pick_images(groups: list[Group]) -> list[str]:
     return [order[min(len(order) - 1, int(q * len(order)))] for q in GRID_QUANTILES]
 
 
-def weights_of(evaluation: Evaluation) -> Path | None:
-    """The evaluated model's weights: ``final.safetensors`` beside the evaluation (as results/ keeps
-    them), else the checkpoint the evaluation names, if either exists."""
-    for candidate in (evaluation.path.parent / "final.safetensors", Path(evaluation.result["ckpt"])):
+def drawing_source(evaluation: Evaluation) -> Path | None:
+    """What draws the evaluated model: its weights (``final.safetensors`` beside the evaluation, as results/
+    keeps them, else the checkpoint the evaluation names), else its kept test-split predictions
+    (``predictions.npz`` beside the evaluation: results/ keeps them where the weights are too large for git)."""
+    run = evaluation.path.parent
+    for candidate in (run / "final.safetensors", Path(evaluation.result["ckpt"]), run / "predictions.npz"):
         if candidate.is_file():
             return candidate
     return None
 
 
 def drawable_run(g: Group) -> tuple[Evaluation, Path] | None:
-    """The group's first seed whose weights are kept, with those weights."""
+    """The group's first seed whose weights or predictions are kept, with where they are."""
     for member in g.members:
-        weights = weights_of(member)
-        if weights is not None:
-            return member, weights
+        source = drawing_source(member)
+        if source is not None:
+            return member, source
     return None
 
 
 def qualitative_figure(groups: list[Group], path: Path, tile: int = 192) -> tuple[Path | None, list[str]]:
     """Rows: the picked images (chosen from every group's per-image Dice); columns: image, ground truth,
     each model's prediction (green) with the ground truth's outline (white), from its first seed with
-    kept weights; the header names each model, its schedule and that seed. Models whose weights are not
-    found are left out and named (with their schedule) in the second return value; with none found,
+    kept weights or predictions; the header names each model, its schedule and that seed. Models with
+    neither are left out and named (with their schedule) in the second return value; with none found,
     nothing is drawn."""
     from .checkpoint import load_model
     from .data import find_pairs, read_image, read_mask
     from .demo import draw_outline
     from .evaluate import predict_probability
     from .predict import overlay
+    from .predictions import load_predictions
+
+    def predictor(e: Evaluation, source: Path) -> Callable[[str, np.ndarray], np.ndarray]:
+        """The model's thresholded prediction of an image (by id and pixels), at the image's size."""
+        if source.suffix == ".npz":
+            kept = load_predictions(source)
+
+            def kept_prediction(image_id: str, _: np.ndarray) -> np.ndarray:
+                if image_id not in kept:
+                    raise ValueError(f"{source}: no prediction for image {image_id} of {e.path}")
+                return kept[image_id]
+            return kept_prediction
+        model = load_model(source)[0].eval()
+        return lambda _, image: predict_probability(model, image, e.result["size"])[1] >= e.result["threshold"]
 
     picked = pick_images(groups)
     runs = [drawable_run(g) for g in groups]
@@ -170,16 +187,15 @@ def qualitative_figure(groups: list[Group], path: Path, tile: int = 192) -> tupl
     shown = [(g, *run) for g, run in zip(groups, runs) if run is not None]
     if not shown:
         return None, missing
-    models = [load_model(weights)[0].eval() for _, _, weights in shown]
+    predictors = [predictor(e, source) for _, e, source in shown]
     dataset = find_pairs(shown[0][1].result["data"])
     samples = {s.id: s for s in dataset.subset(picked)}
     rows = []
     for image_id in picked:
         image, mask = read_image(samples[image_id].image), read_mask(samples[image_id].mask)
         panels = [image, overlay(image, mask)]
-        for model, (_, e, _) in zip(models, shown):
-            _, prob = predict_probability(model, image, e.result["size"])
-            panels.append(draw_outline(overlay(image, prob >= e.result["threshold"]), mask, (255, 255, 255)))
+        for predict in predictors:
+            panels.append(draw_outline(overlay(image, predict(image_id, image)), mask, (255, 255, 255)))
         rows.append(np.concatenate([cv2.resize(p, (tile, tile), interpolation=cv2.INTER_AREA) for p in panels], 1))
     header = np.full((HEADER_HEIGHT, rows[0].shape[1], 3), 255, np.uint8)
     titles = [("image", ""), ("ground truth", "")] + [(g.label, f"{schedule(g)}, seed {e.seed}") for g, e, _ in shown]
