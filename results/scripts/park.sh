@@ -3,7 +3,7 @@
 # into results/in-progress/, to be committed; full_protocol.sh resumes from there where runs/ lacks the run,
 # and removes the copy once the run is collected. Run it from the repository root, while or after training:
 # a checkpoint is written whole at each epoch's end, so the copy is the last finished epoch. A checkpoint
-# over 10 MB (UNet and SANet: weights, their EMA and Adam's two moments, about 125 MB and 380 MB) is too
+# over 10 MB (UNet and SANet: weights, their EMA and Adam's two moments, at least 125 MB and 380 MB) is too
 # large for git and is named, not parked.
 #   results/scripts/park.sh
 set -euo pipefail
