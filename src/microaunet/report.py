@@ -289,7 +289,7 @@ def figures(rows: list[Evaluation], complexity: dict[str, dict[str, Any]], out_d
     for dataset in sorted({g.tested_on for g in main}):
         same = [g for g in main if g.tested_on == dataset]
         picture, missing = qualitative_figure(same, out_dir / f"fig5_{dataset}.png")
-        absent = f"weights not found for {', '.join(missing)}" if missing else ""
+        absent = f"neither weights nor predictions found for {', '.join(missing)}" if missing else ""
         lines.append(f"![Fig. 5, {dataset}]({picture.name})" + (f" ({absent}: not shown)" if absent else "")
                      if picture else f"Fig. 5 for {dataset} not drawn: {absent}")
     return "\n\n".join(lines) + "\n"
