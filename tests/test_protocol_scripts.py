@@ -1,5 +1,6 @@
 """results/scripts/full_protocol.sh, driven by a stub `microaunet`: order, resume, skip, failure handling,
-the generalisation evaluations, and carrying the protocol to a fresh checkout (with park.sh).
+the generalisation evaluations, copies running side by side, and carrying the protocol to a fresh checkout
+(with park.sh).
 
 The protocol runs for days across sessions, so what must hold is checked here without training: each run
 is started once, resumed where it stopped, skipped when evaluated, and a failure stops only what depends on it.
@@ -7,6 +8,7 @@ is started once, resumed where it stopped, skipped when evaluated, and a failure
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -116,6 +118,23 @@ def test_a_failed_run_stops_its_dependants_only_and_resumes_on_the_next_pass(wor
     assert [out_dir(a) for a in trainings] == TEACHERS_AND_STUDENTS[:2] + ABLATIONS[:4]
     assert cross_evaluations(workdir) == [(f"{run}/last.pt", "data/CVC-ClinicDB/PNG") for run in TEACHERS_AND_STUDENTS[:2]]
     assert "--resume" in trainings[0] and all("--resume" not in a for a in trainings[1:])
+
+
+def test_a_run_held_by_another_copy_is_left_to_it_with_its_dependants(workdir: Path) -> None:
+    lock = workdir / "runs" / ".locks" / "kvasir-seg" / "malunet-e300"
+    lock.parent.mkdir(parents=True)
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # what a second copy training the Kvasir-SEG teacher holds
+        proc, trainings = run_protocol(workdir)
+    assert proc.returncode == 0, proc.stderr
+    assert "full protocol done" not in proc.stdout and "another copy" in proc.stdout
+    kvasir_teacher_and_dependants = TEACHERS_AND_STUDENTS[:2] + ABLATIONS[:4]
+    assert [out_dir(a) for a in trainings] == [run for run in TEACHERS_AND_STUDENTS + ABLATIONS + BASELINES
+                                               if run not in kvasir_teacher_and_dependants]
+
+    proc, trainings = run_protocol(workdir)
+    assert proc.returncode == 0 and proc.stdout.rstrip().endswith("full protocol done")
+    assert [out_dir(a) for a in trainings] == kvasir_teacher_and_dependants
 
 
 def test_a_fresh_checkout_skips_collected_runs_and_distils_from_the_collected_teacher(workdir: Path) -> None:
