@@ -199,3 +199,18 @@ def test_a_metric_reported_by_only_some_seeds_says_how_many(tmp_path: Path) -> N
     table, _ = group_table(group(collect(tmp_path)), MAIN_COLUMNS)
     row = table.splitlines()[2]
     assert "| 0.800 ± 0.100 |" in row and "| 0.700 (n=1) |" in row
+
+
+def test_qualitative_figure_wraps_a_long_model_name_above_its_schedule(tmp_path: Path) -> None:
+    data = write_synthetic_dataset(tmp_path / "data", count=6, size=64, seed=3)
+    rows = {f"synth_{i:04d}": i / 6 for i in range(6)}
+    _write_run(tmp_path / "runs", "control", "microaunet", 1, 0.6, train=str(data), test=str(data), rows=rows, size=64)
+    save_predictions(tmp_path / "runs" / "control" / "predictions.npz", {i: np.ones((64, 64), bool) for i in rows})
+    groups = group(collect(tmp_path / "runs"))
+    assert groups[0].label == "MicroAUNet, supervised only"  # longer than a header line
+    path, _ = qualitative_figure(groups, tmp_path / "fig5.png", tile=192)
+    header = cv2.imread(str(path))[:HEADER_HEIGHT] < 128
+    lines = [header[baseline - 8:baseline] for baseline in (19, 38, 57)]  # name, its wrapped end, schedule and seed
+    image_column, model_column = slice(0, 192), slice(2 * 192, 3 * 192)
+    assert [line[:, image_column].any() for line in lines] == [True, False, False]
+    assert [line[:, model_column].any() for line in lines] == [True, True, True]

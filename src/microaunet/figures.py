@@ -3,6 +3,7 @@ and a qualitative grid (Fig. 5) whose images are picked by a fixed rule, never b
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from .report import Evaluation, Group
 
 RADAR_LABELS = ("Dice", "IoU", "Acc", "Spe", "Sen")
 GRID_QUANTILES = (0.1, 0.3, 0.5, 0.7, 0.9)
-HEADER_HEIGHT = 46  # Fig. 5: two lines of text above each column (model; schedule and seed)
+HEADER_HEIGHT = 65  # Fig. 5: three lines of text above each column (the model on up to two; schedule and seed)
+HEADER_CHARACTERS = 24  # of a header line: what fits the width of a 192-pixel column
 
 
 def _pyplot():
@@ -198,10 +200,13 @@ def qualitative_figure(groups: list[Group], path: Path, tile: int = 192) -> tupl
             panels.append(draw_outline(overlay(image, predict(image_id, image)), mask, (255, 255, 255)))
         rows.append(np.concatenate([cv2.resize(p, (tile, tile), interpolation=cv2.INTER_AREA) for p in panels], 1))
     header = np.full((HEADER_HEIGHT, rows[0].shape[1], 3), 255, np.uint8)
-    titles = [("image", ""), ("ground truth", "")] + [(g.label, f"{schedule(g)}, seed {e.seed}") for g, e, _ in shown]
-    for k, lines in enumerate(titles):
-        for line, y in zip(lines, (19, 38)):
-            cv2.putText(header, line[:24], (k * tile + 4, y), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+    titles = [(["image"], ""), (["ground truth"], "")] + [
+        (textwrap.wrap(g.label, HEADER_CHARACTERS, max_lines=2, placeholder="..."), f"{schedule(g)}, seed {e.seed}")
+        for g, e, _ in shown]
+    for k, (name, run) in enumerate(titles):
+        for line, y in (*zip(name, (19, 38)), (run, 57)):
+            cv2.putText(header, line[:HEADER_CHARACTERS], (k * tile + 4, y), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1,
+                        cv2.LINE_AA)
     # OpenCV's default PNG compression (level 1) leaves this photo grid about 5x larger than level 9
     cv2.imwrite(str(path), cv2.cvtColor(np.concatenate([header, *rows], 0), cv2.COLOR_RGB2BGR),
                 [cv2.IMWRITE_PNG_COMPRESSION, 9])
