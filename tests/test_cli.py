@@ -76,8 +76,8 @@ def test_train_then_evaluate_end_to_end(synthetic_dir: Path, tmp_path: Path, cap
     name = synthetic_dir.name
     assert f"| MicroAUNet, supervised only | {name} | {name} random:test | 1 | 42 | {dice} |" in table
     assert "| MALUNet | 177,943 | 0.0827 |" in table  # Table 2
-    for name in ("tables.md", "table1.csv", "table2.csv", "fig3_radar.png", "fig4_scatter.png", f"fig5_{name}.png"):
-        assert (tmp_path / "report" / name).stat().st_size > 0, name
+    for output in ("tables.md", "table1.csv", "table2.csv", "fig3_radar.png", "fig4_scatter.png", f"fig5_{name}.png"):
+        assert (tmp_path / "report" / output).stat().st_size > 0, output
     assert main(["report", str(tmp_path / "nothing")]) == 2
 
 

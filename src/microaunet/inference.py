@@ -14,7 +14,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from torch import nn
 
 from .checkpoint import load_model
 from .data.augment import to_model_input
@@ -89,7 +88,7 @@ class Segmenter:
             raise ValueError(f"backend must be 'onnx' or 'torch', got {backend!r}")
 
     def _onnx_session(self, threads: int):
-        import onnxruntime as ort
+        import onnxruntime  # noqa: F401  (where it is missing, fail before spending an export)
 
         digest = hashlib.sha256(self.weights_path.read_bytes()).hexdigest()[:16]
         path = default_cache_dir() / "onnx" / f"{self.info['model']}-{digest}-{self.size}-v{EXPORT_VERSION}.onnx"

@@ -175,7 +175,7 @@ def group_table(groups: list[Group], columns: tuple, with_paper: bool = False) -
                                         + [_cell(s, c[4], len(g.members)) for s, c in zip(all_stats, columns)]) + " |")
         record = {"model": g.label, "trained_on": g.trained_on, "tested_on": g.tested_on, "test_split": g.test_split,
                   "epochs": g.epochs, "precision": g.precision, "seeds": seeds}
-        for (title, _, aggregate, metric, _), (mean, std, n) in zip(columns, all_stats):
+        for (_, _, aggregate, metric, _), (mean, std, _) in zip(columns, all_stats):
             name = f"{metric}_{aggregate}" if aggregate else metric
             record |= {name: mean, f"{name}_std": std}
         records.append(record)
