@@ -11,7 +11,8 @@ import pytest
 
 from microaunet.checkpoint import save_weights
 from microaunet.data.synthetic import write_synthetic_dataset
-from microaunet.figures import HEADER_HEIGHT, drawable_run, model_colours, model_name, pick_images, qualitative_figure
+from microaunet.figures import (HEADER_BASELINES, HEADER_HEIGHT, drawable_run, model_colours, model_name, pick_images,
+                                qualitative_figure)
 from microaunet.models import build_model
 from microaunet.predictions import save_predictions
 from microaunet.report import MAIN_COLUMNS, collect, group, group_table, run_label, sections
@@ -210,7 +211,7 @@ def test_qualitative_figure_wraps_a_long_model_name_above_its_schedule(tmp_path:
     assert groups[0].label == "MicroAUNet, supervised only"  # longer than a header line
     path, _ = qualitative_figure(groups, tmp_path / "fig5.png", tile=192)
     header = cv2.imread(str(path))[:HEADER_HEIGHT] < 128
-    lines = [header[baseline - 8:baseline] for baseline in (19, 38, 57)]  # name, its wrapped end, schedule and seed
+    lines = [header[baseline - 8:baseline] for baseline in HEADER_BASELINES]  # name, its wrapped end, schedule and seed
     image_column, model_column = slice(0, 192), slice(2 * 192, 3 * 192)
     assert [line[:, image_column].any() for line in lines] == [True, False, False]
     assert [line[:, model_column].any() for line in lines] == [True, True, True]

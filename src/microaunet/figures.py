@@ -15,7 +15,8 @@ from .report import Evaluation, Group
 
 RADAR_LABELS = ("Dice", "IoU", "Acc", "Spe", "Sen")
 GRID_QUANTILES = (0.1, 0.3, 0.5, 0.7, 0.9)
-HEADER_HEIGHT = 65  # Fig. 5: three lines of text above each column (the model on up to two; schedule and seed)
+HEADER_BASELINES = (19, 38, 57)  # Fig. 5, above each column: the model's name on up to two lines, schedule and seed
+HEADER_HEIGHT = HEADER_BASELINES[-1] + 8
 HEADER_CHARACTERS = 24  # of a header line: what fits the width of a 192-pixel column
 
 
@@ -204,7 +205,7 @@ def qualitative_figure(groups: list[Group], path: Path, tile: int = 192) -> tupl
         (textwrap.wrap(g.label, HEADER_CHARACTERS, max_lines=2, placeholder="..."), f"{schedule(g)}, seed {e.seed}")
         for g, e, _ in shown]
     for k, (name, run) in enumerate(titles):
-        for line, y in (*zip(name, (19, 38)), (run, 57)):
+        for line, y in (*zip(name, HEADER_BASELINES[:2]), (run, HEADER_BASELINES[2])):
             cv2.putText(header, line[:HEADER_CHARACTERS], (k * tile + 4, y), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1,
                         cv2.LINE_AA)
     # OpenCV's default PNG compression (level 1) leaves this photo grid about 5x larger than level 9
