@@ -3,16 +3,17 @@
 # into results/in-progress/, to be committed; full_protocol.sh resumes from there where runs/ lacks the run,
 # and removes the copy once the run is collected. Run it from the repository root, while or after training:
 # a checkpoint is written whole at each epoch's end, so the copy is the last finished epoch. A checkpoint
-# over 10 MB (UNet and SANet: weights, their EMA and Adam's two moments, at least 125 MB and 380 MB) is too
-# large for git and is named, not parked.
+# over 10 MB (git_limit.sh; UNet and SANet: weights, their EMA and Adam's two moments, at least 125 MB and
+# 380 MB) is too large for git and is named, not parked.
 #   results/scripts/park.sh
 set -euo pipefail
+source "$(dirname "$0")/git_limit.sh"
 shopt -s nullglob
 for ckpt in runs/*/*/last.pt; do
   run=${ckpt%/last.pt}
   [[ -f $run/eval_test.json ]] && continue
   size=$(stat -c %s "$ckpt")
-  if ((size > 10000000)); then
+  if ((size > GIT_FILE_LIMIT)); then
     echo "not parked: $ckpt is $size bytes, too large for git; this run restarts from epoch 0 elsewhere" >&2
     continue
   fi
