@@ -59,6 +59,20 @@ def test_unknown_name_lists_the_choices() -> None:
         load_pretrained("nope")
 
 
+def test_cli_names_every_shipped_model_and_refuses_others(capsys: pytest.CaptureFixture,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from microaunet.cli import main
+
+    monkeypatch.setenv("COLUMNS", "200")  # argparse wraps help text at hyphens too
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert all(name in help_text for name in SHIPPED_RUNS)
+    with pytest.raises(SystemExit) as refused:
+        main(["predict", "--pretrained", "nope", "image.png"])
+    assert refused.value.code == 2 and "invalid choice: 'nope'" in capsys.readouterr().err
+
+
 def test_default_segmenter_runs_the_shipped_student() -> None:
     pytest.importorskip("onnxruntime")
     from microaunet.inference import Segmenter
