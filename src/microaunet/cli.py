@@ -298,8 +298,9 @@ def run_bench(args: argparse.Namespace) -> int:
 def add_weights_args(p: argparse.ArgumentParser) -> None:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--ckpt", type=Path, help="a checkpoint (.pt) or weights file (.safetensors)")
-    source.add_argument("--pretrained", default="microaunet-kvasir", choices=list_pretrained(), metavar="NAME",
-                        help=f"shipped weights: {', '.join(list_pretrained())} (default: %(default)s)")
+    shipped = list_pretrained()
+    source.add_argument("--pretrained", default="microaunet-kvasir", choices=shipped, metavar="NAME",
+                        help=f"shipped weights: {', '.join(shipped)} (default: %(default)s)")
     p.add_argument("--size", type=int, default=256, help="model input size (divisible by 32)")
 
 
