@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .data import DataError
-from .pretrained import list_pretrained
+from .pretrained import DEFAULT_PRETRAINED, list_pretrained
 
 if TYPE_CHECKING:
     from .train import TrainConfig
@@ -299,7 +299,7 @@ def add_weights_args(p: argparse.ArgumentParser) -> None:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--ckpt", type=Path, help="a checkpoint (.pt) or weights file (.safetensors)")
     shipped = list_pretrained()
-    source.add_argument("--pretrained", default="microaunet-kvasir", choices=shipped, metavar="NAME",
+    source.add_argument("--pretrained", default=DEFAULT_PRETRAINED, choices=shipped, metavar="NAME",
                         help=f"shipped weights: {', '.join(shipped)} (default: %(default)s)")
     p.add_argument("--size", type=int, default=256, help="model input size (divisible by 32)")
 

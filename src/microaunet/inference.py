@@ -20,7 +20,7 @@ from .data.augment import to_model_input
 from .data.cache import default_cache_dir, resize_image
 from .data.io import read_image
 from .export import EXPORT_VERSION, export_onnx
-from .pretrained import pretrained_path
+from .pretrained import DEFAULT_PRETRAINED, pretrained_path
 
 @dataclass
 class Prediction:
@@ -66,7 +66,7 @@ def onnx_session(path: str | Path, threads: int = 0):
 
 
 class Segmenter:
-    def __init__(self, weights: str | Path = "microaunet-kvasir", size: int = 256, threshold: float = 0.5,
+    def __init__(self, weights: str | Path = DEFAULT_PRETRAINED, size: int = 256, threshold: float = 0.5,
                  backend: str = "onnx", device: str = "cpu", threads: int = 0) -> None:
         if size % 32:
             raise ValueError(f"size must be divisible by 32, got {size}")

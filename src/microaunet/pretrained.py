@@ -9,6 +9,8 @@ from torch import nn
 
 from .checkpoint import load_model
 
+DEFAULT_PRETRAINED = "microaunet-kvasir"  # what load_pretrained, Segmenter and the CLI use when given no weights
+
 
 def _weights_dir() -> Path:
     return Path(str(resources.files("microaunet").joinpath("weights")))
@@ -25,7 +27,7 @@ def pretrained_path(name: str) -> Path:
     return path
 
 
-def load_pretrained(name: str = "microaunet-kvasir") -> nn.Module:
+def load_pretrained(name: str = DEFAULT_PRETRAINED) -> nn.Module:
     """A shipped model in eval mode; its training record is in ``model.pretrained_info``."""
     model, info = load_model(pretrained_path(name))
     model.pretrained_info = info
