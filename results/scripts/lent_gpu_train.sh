@@ -2,7 +2,8 @@
 # Train one run on a lent GPU machine: a copy of the working tree without git history or an installed
 # package, and 64 MiB of files each way. Unpacks the dataset that lent_gpu.py packed, trains through
 # run.sh (evaluation left to this machine), and leaves in OUT_DIR what comes back: the run's record
-# (record.tar, no checkpoints) and final.safetensors in 15 MB parts with its SHA-256.
+# (record.tar, no checkpoints) and final.safetensors in 16 MB parts (under the 16 MiB a returned file may
+# have; 31 MB of UNet weights: two parts) with its SHA-256.
 #   COMMIT=<hash> results/scripts/lent_gpu_train.sh PACK_DIR RUN_DIR OUT_DIR -- microaunet train ... --device cuda --out RUN_DIR
 # Back here: results/scripts/lent_gpu_fetch.sh OUT_DIR RUN_DIR, then evaluate_run.sh and cross_eval.sh.
 set -euo pipefail
@@ -18,6 +19,6 @@ export PATH=$bin:$PATH PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBU
 python3 results/scripts/lent_gpu.py unpack "$pack" ../shared/data
 SKIP_EVAL=1 results/scripts/run.sh "$run" - - -- "$@"  # data and split: for the evaluation, not made there
 mkdir -p "$out"
-split -b 15000000 -d "$run/final.safetensors" "$out/final.safetensors.part"
+split -b 16000000 -d "$run/final.safetensors" "$out/final.safetensors.part"
 (cd "$run" && sha256sum final.safetensors) > "$out/final.sha256"
 tar cf "$out/record.tar" -C "$run" --exclude='*.pt' --exclude=final.safetensors .
