@@ -55,8 +55,9 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def run_protocol(workdir: Path, fail: str | None = None) -> tuple[subprocess.CompletedProcess, list[list[str]]]:
-    """One pass of the protocol (seed 42); returns the process and the stub's training calls, in order
+def run_protocol(workdir: Path, fail: str | None = None,
+                 seeds: tuple[str, ...] = ("42",)) -> tuple[subprocess.CompletedProcess, list[list[str]]]:
+    """One pass of the protocol; returns the process and the stub's training calls, in order
     (evaluations are in ``calls.txt``)."""
     calls = workdir / "calls.txt"
     calls.write_text("")
@@ -64,7 +65,7 @@ def run_protocol(workdir: Path, fail: str | None = None) -> tuple[subprocess.Com
                         "COMMIT": "0" * 40, "KVASIR": "data/Kvasir-SEG", "CVC": "data/CVC-ClinicDB/PNG"}
     if fail:
         env["STUB_FAIL"] = fail
-    proc = subprocess.run(["bash", "results/scripts/full_protocol.sh", "42"], cwd=workdir, env=env,
+    proc = subprocess.run(["bash", "results/scripts/full_protocol.sh", *seeds], cwd=workdir, env=env,
                           capture_output=True, text=True, timeout=120)
     trainings = [line.split() for line in calls.read_text().splitlines() if not line.startswith("evaluate")]
     return proc, trainings
@@ -104,6 +105,17 @@ def test_runs_every_model_once_in_order_then_skips_them(workdir: Path) -> None:
     again, trainings = run_protocol(workdir)
     assert again.returncode == 0 and trainings == [] and cross_evaluations(workdir) == []
     assert again.stdout.rstrip().endswith("full protocol done")
+
+
+def test_further_seeds_add_the_teacher_and_student_before_the_first_seeds_other_models(workdir: Path) -> None:
+    proc, trainings = run_protocol(workdir, seeds=("42", "43"))
+    assert proc.returncode == 0, proc.stderr
+    seed43 = [run + "-seed43" for run in TEACHERS_AND_STUDENTS]
+    assert [out_dir(a) for a in trainings] == TEACHERS_AND_STUDENTS + seed43 + ABLATIONS + BASELINES
+    assert [a[a.index("--seed") + 1] for a in trainings] == ["42"] * 4 + ["43"] * 4 + ["42"] * len(ABLATIONS + BASELINES)
+    distilled = {out_dir(a): a[a.index("--teacher") + 1] for a in trainings if a[0] == "distill"}
+    assert distilled["runs/kvasir-seg/microaunet-distill-e300-seed43"] == "runs/kvasir-seg/malunet-e300-seed43/last.pt"
+    assert {run for run, _ in cross_evaluations(workdir)} >= {f"{run}/last.pt" for run in seed43}
 
 
 def test_a_failed_run_stops_its_dependants_only_and_resumes_on_the_next_pass(workdir: Path) -> None:
