@@ -18,7 +18,8 @@ def test_bench_data_and_train_run(synthetic_dir: Path) -> None:
 
 def test_bench_speed_runs() -> None:
     result = bench_speed(["microaunet"], size=64, threads=(1,), repeats=2, warmup=1, video_frames=6)
-    assert {(r["backend"], r["batch"]) for r in result["rows"]} == {(b, n) for b in ("torch", "onnxruntime") for n in (1, 8)}
+    expected = {(b, n) for b in ("torch", "onnxruntime") for n in (1, 8)}
+    assert {(r["backend"], r["batch"]) for r in result["rows"]} == expected
     assert all(r["images_per_s"] > 0 for r in result["rows"]) and "onnxruntime" in format_speed(result)
     assert result["video"][0]["frames"] == 6 and result["video"][0]["size"] == [1280, 720]
     assert "1280x720 video" in format_speed(result)

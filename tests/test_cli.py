@@ -81,8 +81,8 @@ def test_train_then_evaluate_end_to_end(synthetic_dir: Path, tmp_path: Path, cap
     assert main(["report", str(tmp_path / "nothing")]) == 2
 
 
-def test_missing_optional_package_names_the_extra(synthetic_dir: Path, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+def test_missing_optional_package_names_the_extra(synthetic_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture) -> None:
     from microaunet.checkpoint import save_weights
     from microaunet.models import build_model
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import real_dataset
 from PIL import Image
 
 from microaunet.cli import main
@@ -18,15 +19,14 @@ from microaunet.data.cache import load_samples
 from microaunet.data.check import check_dataset
 from microaunet.data.splits import packaged_split, resolve_split, train_val_ids
 
-from conftest import real_dataset
-
 
 def write_pair(root: Path, stem: str, size=(64, 48), image_ext=".jpg", mask_ext=".png",
                dirs=("images", "masks")) -> None:
     (root / dirs[0]).mkdir(parents=True, exist_ok=True)
     (root / dirs[1]).mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(abs(hash(stem)) % 2**32)
-    Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)).save(root / dirs[0] / f"{stem}{image_ext}")
+    image = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(image).save(root / dirs[0] / f"{stem}{image_ext}")
     mask = np.zeros((size[1], size[0]), np.uint8)
     mask[5:20, 5:30] = 255
     Image.fromarray(mask).save(root / dirs[1] / f"{stem}{mask_ext}")

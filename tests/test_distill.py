@@ -3,8 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from microaunet.distill import (DistillationObjective, DistillSettings, bernoulli_kl, imitation_weight,
-                                pixel_contrast)
+from microaunet.distill import DistillationObjective, DistillSettings, bernoulli_kl, imitation_weight, pixel_contrast
 from microaunet.models import build_model
 
 STAGE1, STAGE2 = 0.2, 0.8  # training progress inside stage 1 and stage 2

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from microaunet.losses import bce_dice_loss
 from microaunet.models import MODELS, FeatureOutput, build_model, count_parameters, list_models
 from microaunet.models.blocks import LSCAB
-from microaunet.losses import bce_dice_loss
 
 EXACT = {"microaunet": 24_881, "microaunet-wide": 84_281, "malunet": 177_943, "microaunet-nodwd": 55_920}
 
@@ -108,8 +108,9 @@ def test_seeded_initialisation_is_deterministic(name: str) -> None:
 
 @pytest.mark.parametrize("name", list_models())
 def test_overfits_one_synthetic_batch(name: str) -> None:
-    from microaunet.data.synthetic import synthetic_pair
     import numpy as np
+
+    from microaunet.data.synthetic import synthetic_pair
 
     rng = np.random.default_rng(0)
     pairs = [synthetic_pair(rng, 64) for _ in range(2)]

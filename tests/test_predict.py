@@ -97,7 +97,8 @@ def test_export_command_prints_parity(weights: Path, tmp_path: Path, capsys: pyt
     assert json.loads(capsys.readouterr().out)["max_abs_diff_probability"] <= 1e-4
 
 
-def test_predict_command_reports_bad_input_cleanly(weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_predict_command_reports_bad_input_cleanly(weights: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
     assert main(["predict", str(tmp_path / "nothing"), "--ckpt", str(weights), "--size", "64"]) == 2
     assert "no such file or folder" in capsys.readouterr().err
 

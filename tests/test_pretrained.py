@@ -8,13 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import real_dataset
 
 from microaunet import count_parameters, list_pretrained, load_pretrained
 from microaunet.data import find_pairs
 from microaunet.data.splits import resolve_split
 from microaunet.evaluate import evaluate_samples
-
-from conftest import real_dataset
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 SHIPPED_RUNS = {  # each shipped model: the collected run it comes from, and that run's dataset

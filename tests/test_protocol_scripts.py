@@ -112,7 +112,8 @@ def test_further_seeds_add_the_teacher_and_student_before_the_first_seeds_other_
     assert proc.returncode == 0, proc.stderr
     seed43 = [run + "-seed43" for run in TEACHERS_AND_STUDENTS]
     assert [out_dir(a) for a in trainings] == TEACHERS_AND_STUDENTS + seed43 + ABLATIONS + BASELINES
-    assert [a[a.index("--seed") + 1] for a in trainings] == ["42"] * 4 + ["43"] * 4 + ["42"] * len(ABLATIONS + BASELINES)
+    seeds = [a[a.index("--seed") + 1] for a in trainings]
+    assert seeds == ["42"] * 4 + ["43"] * 4 + ["42"] * len(ABLATIONS + BASELINES)
     distilled = {out_dir(a): a[a.index("--teacher") + 1] for a in trainings if a[0] == "distill"}
     assert distilled["runs/kvasir-seg/microaunet-distill-e300-seed43"] == "runs/kvasir-seg/malunet-e300-seed43/last.pt"
     assert {run for run, _ in cross_evaluations(workdir)} >= {f"{run}/last.pt" for run in seed43}
@@ -129,7 +130,8 @@ def test_a_failed_run_stops_its_dependants_only_and_resumes_on_the_next_pass(wor
     proc, trainings = run_protocol(workdir)
     assert proc.returncode == 0, proc.stderr
     assert [out_dir(a) for a in trainings] == TEACHERS_AND_STUDENTS[:2] + ABLATIONS[:4]
-    assert cross_evaluations(workdir) == [(f"{run}/last.pt", "data/CVC-ClinicDB/PNG") for run in TEACHERS_AND_STUDENTS[:2]]
+    assert cross_evaluations(workdir) == [(f"{run}/last.pt", "data/CVC-ClinicDB/PNG")
+                                          for run in TEACHERS_AND_STUDENTS[:2]]
     assert "--resume" in trainings[0] and all("--resume" not in a for a in trainings[1:])
 
 
@@ -172,7 +174,8 @@ def test_a_parked_run_resumes_on_a_fresh_checkout_and_is_unparked_once_collected
     os.truncate(huge / "last.pt", 10_000_001)  # a UNet checkpoint: too large for git
     park = subprocess.run(["bash", "results/scripts/park.sh"], cwd=workdir, capture_output=True, text=True, timeout=60)
     assert park.returncode == 0, park.stderr
-    assert "parked runs/cvc-clinicdb/malunet-e300" in park.stdout and "not parked: runs/kvasir-seg/unet-e300" in park.stderr
+    assert "parked runs/cvc-clinicdb/malunet-e300" in park.stdout
+    assert "not parked: runs/kvasir-seg/unet-e300" in park.stderr
     parked = workdir / "results" / "in-progress" / "cvc-clinicdb"
     assert sorted(p.name for p in parked.iterdir()) == ["malunet-e300"]
     assert {"last.pt", "config.json"} <= {p.name for p in (parked / "malunet-e300").iterdir()}

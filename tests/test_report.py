@@ -11,8 +11,15 @@ import pytest
 
 from microaunet.checkpoint import save_weights
 from microaunet.data.synthetic import write_synthetic_dataset
-from microaunet.figures import (HEADER_BASELINES, HEADER_HEIGHT, drawable_run, model_colours, model_name, pick_images,
-                                qualitative_figure)
+from microaunet.figures import (
+    HEADER_BASELINES,
+    HEADER_HEIGHT,
+    drawable_run,
+    model_colours,
+    model_name,
+    pick_images,
+    qualitative_figure,
+)
 from microaunet.models import build_model
 from microaunet.predictions import save_predictions
 from microaunet.report import MAIN_COLUMNS, collect, group, group_table, run_label, sections
@@ -66,7 +73,8 @@ def test_seeds_are_grouped_into_mean_and_sample_std(tmp_path: Path) -> None:
     table, records = group_table(groups, MAIN_COLUMNS, with_paper=True)
     assert "| MALUNet | Kvasir-SEG | Kvasir-SEG paper:test | 100 | 1,2 | 0.700 ± 0.141 |" in table
     assert "| *MALUNet (paper)* | Kvasir-SEG | Kvasir-SEG | 300 | - | 0.892 | 0.857 |" in table
-    assert records[0]["dice_pooled"] == pytest.approx(0.7) and records[0]["dice_pooled_std"] == pytest.approx(0.02 ** 0.5)
+    assert records[0]["dice_pooled"] == pytest.approx(0.7)
+    assert records[0]["dice_pooled_std"] == pytest.approx(0.02 ** 0.5)
     assert records[1]["dice_pooled_std"] == 0.0
 
 

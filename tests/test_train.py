@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from microaunet.checkpoint import load_model
+from microaunet.data import io as data_io
 from microaunet.layout import fastest_layout
 from microaunet.losses import bce_dice_loss
 from microaunet.models import build_model
-from microaunet.data import io as data_io
 from microaunet.train import TrainConfig, Trainer
 
 
@@ -37,7 +37,8 @@ def test_trains_logs_and_saves(synthetic_dir: Path, tmp_path: Path, capsys: pyte
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), ema.state_dict().values()))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (the UNet baselines were trained on one)")
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason="needs a CUDA device (the UNet baselines were trained on one)")
 def test_trains_on_a_gpu_under_bf16_and_saves_cpu_weights(synthetic_dir: Path, tmp_path: Path) -> None:
     result = Trainer(config(synthetic_dir, tmp_path / "run", device="cuda", precision="bf16",
                             layout="auto")).fit()
@@ -57,8 +58,7 @@ def test_resume_after_a_kill_continues_the_same_run(synthetic_dir: Path, tmp_pat
         assert torch.equal(a, b)
     rows_a = (tmp_path / "a" / "log.csv").read_text().splitlines()
     rows_b = (tmp_path / "b" / "log.csv").read_text().splitlines()
-    strip = lambda rows: [r.rsplit(",", 2)[0] for r in rows]  # drop the timing columns
-    assert strip(rows_a) == strip(rows_b)
+    assert [r.rsplit(",", 2)[0] for r in rows_a] == [r.rsplit(",", 2)[0] for r in rows_b]  # timing columns differ
 
 
 def test_bf16_runs_the_forward_pass_in_bfloat16_and_keeps_weights_and_losses_float32(

@@ -6,11 +6,23 @@ steps, batch 8 at 256x256, 2 threads, synthetic tensors). A measurement, not a t
 
 import sys
 import time
+from functools import partial
 
 import torch
 
 from microaunet.losses import bce_dice_loss
 from microaunet.models import build_model
+
+
+def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, masks: torch.Tensor,
+               bf16: bool) -> None:
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        logits = model(x)
+    loss = bce_dice_loss(logits, masks)  # computed in float32 whatever the logits' dtype
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
 
 torch.set_num_threads(2)
 images = torch.randn(8, 3, 256, 256)
@@ -19,17 +31,8 @@ for name in sys.argv[1:] or ("microaunet", "malunet"):
     for layout, bf16 in ((torch.contiguous_format, False), (torch.channels_last, False),
                          (torch.channels_last, True), (torch.contiguous_format, True)):
         model = build_model(name, seed=0).to(memory_format=layout)
-        optimizer = torch.optim.AdamW(model.parameters(), 1e-3)
-        x = images.contiguous(memory_format=layout)
-
-        def step() -> None:
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                logits = model(x)
-            loss = bce_dice_loss(logits, masks)  # computed in float32 whatever the logits' dtype
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-
+        step = partial(train_step, model, torch.optim.AdamW(model.parameters(), 1e-3),
+                       images.contiguous(memory_format=layout), masks, bf16)
         for _ in range(3):
             step()
         start = time.perf_counter()

@@ -15,6 +15,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,8 @@ def _time_steps(step: Callable[[int], None], steps: int, warmup: int) -> float:
     return time.perf_counter() - t0
 
 
-def bench_train(data: str | Path, size: int = 256, batch_size: int = 8, steps: int = 12, warmup: int = 3) -> dict[str, Any]:
+def bench_train(data: str | Path, size: int = 256, batch_size: int = 8, steps: int = 12,
+                warmup: int = 3) -> dict[str, Any]:
     samples = find_pairs(data).samples[: batch_size * (steps + warmup)]
     cached = load_samples(samples, size)
     generator = torch.Generator().manual_seed(0)
@@ -111,7 +113,8 @@ def bench_train(data: str | Path, size: int = 256, batch_size: int = 8, steps: i
         return step
 
     cpu = torch.device("cpu")
-    layouts = {name: fastest_layout(build_model(name, seed=0), batch_size, size, cpu)[0] for name in ("malunet", "microaunet")}
+    layouts = {name: fastest_layout(build_model(name, seed=0), batch_size, size, cpu)[0]
+               for name in ("malunet", "microaunet")}
     results: dict[str, Any] = {"size": size, "batch_size": batch_size, "steps": steps, "machine": machine(),
                                "layouts": layouts}
     nchw = torch.contiguous_format
@@ -131,7 +134,8 @@ def bench_train(data: str | Path, size: int = 256, batch_size: int = 8, steps: i
         seconds = _time_steps(distill_step(student, objective, opt, batch_fn, student_fmt), steps, warmup)
         results[f"distill_{pipeline}"] = round(steps * batch_size / seconds, 1)
     for kind in ("teacher", "distill"):
-        results[f"{kind}_speedup"] = round(results[f"{kind}_cached_fastest_layout"] / results[f"{kind}_eager_decode_nchw"], 2)
+        speedup = results[f"{kind}_cached_fastest_layout"] / results[f"{kind}_eager_decode_nchw"]
+        results[f"{kind}_speedup"] = round(speedup, 2)
     return results
 
 
@@ -174,18 +178,12 @@ def bench_speed(models: list[str] | None = None, size: int = 256, threads: tuple
                 session = onnx_session(onnx_path, n_threads)
                 for batch in (1, 8):
                     x = torch.randn(batch, 3, size, size)
-                    x_cl, x_np = x.contiguous(memory_format=torch.channels_last), x.numpy()
-
-                    def run_torch() -> None:
-                        with torch.inference_mode():
-                            torch_model(x_cl)
-
-                    def run_onnx() -> None:
-                        session.run(None, {"image": x_np})
-
+                    backends = (("torch", partial(torch_model, x.contiguous(memory_format=torch.channels_last))),
+                                ("onnxruntime", partial(session.run, None, {"image": x.numpy()})))
                     scale = 1 if name not in ("unet", "sanet") else 4  # keep the big models' runs short
-                    for backend, fn in (("torch", run_torch), ("onnxruntime", run_onnx)):
-                        times = _repeat(fn, max(3, repeats // scale), max(1, warmup // scale))
+                    for backend, fn in backends:
+                        with torch.inference_mode():
+                            times = _repeat(fn, max(3, repeats // scale), max(1, warmup // scale))
                         rows.append({"model": name, "backend": backend, "threads": n_threads, "batch": batch,
                                      **_stats(times, batch)})
     torch.set_num_threads(max(threads))

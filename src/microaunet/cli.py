@@ -182,7 +182,8 @@ def evaluate_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ckpt", type=Path, required=True, help="checkpoint (.pt: its EMA weights) or .safetensors")
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--split", default="test", choices=["test", "train", "all"], help="which part to evaluate")
-    p.add_argument("--split-def", help="split definition (default: the one the checkpoint was trained with, else paper)")
+    p.add_argument("--split-def",
+                   help="split definition (default: the one the checkpoint was trained with, else paper)")
     p.add_argument("--size", type=int, default=256, help="model input size (default 256, the paper's)")
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--tolerance", type=float, default=2.0, help="boundary F-score tolerance in pixels")
@@ -213,7 +214,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
                             args.size, args.threshold, args.tolerance, toolbox=args.toolbox, predictions=predictions)
     if args.save_predictions:
         save_predictions(args.save_predictions, predictions)
-    result = {"model": info["model"], "ckpt": str(args.ckpt), "epochs": info.get("epoch") or info.get("epochs")} | result
+    epochs = info.get("epoch") or info.get("epochs")
+    result = {"model": info["model"], "ckpt": str(args.ckpt), "epochs": epochs} | result
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2))

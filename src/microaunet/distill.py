@@ -60,7 +60,8 @@ def bernoulli_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, tem
 
 def feature_mimicry(student_skips: list[torch.Tensor], teacher_skips: list[torch.Tensor],
                     projections: nn.ModuleList, weights: tuple[float, ...]) -> torch.Tensor:
-    return sum(w * F.mse_loss(p(s).float(), t.float()) for w, p, s, t in zip(weights, projections, student_skips, teacher_skips))
+    return sum(w * F.mse_loss(p(s).float(), t.float())
+               for w, p, s, t in zip(weights, projections, student_skips, teacher_skips))
 
 
 def pixel_contrast(embedding: torch.Tensor, teacher_prob: torch.Tensor, settings: DistillSettings) -> torch.Tensor:
@@ -106,7 +107,8 @@ class DistillationObjective(nn.Module):
             nn.Conv2d(cs, ct, 1) for cs, ct in zip(student_widths[:5], teacher_widths[:5])
         )
         self.embed = nn.Sequential(
-            nn.Conv2d(student_widths[0], settings.embed_dim, 1), nn.ReLU(), nn.Conv2d(settings.embed_dim, settings.embed_dim, 1)
+            nn.Conv2d(student_widths[0], settings.embed_dim, 1), nn.ReLU(),
+            nn.Conv2d(settings.embed_dim, settings.embed_dim, 1)
         )
 
     def train(self, mode: bool = True) -> DistillationObjective:

@@ -90,7 +90,8 @@ def scatter_figure(groups: list[Group], complexity: dict[str, dict], path: Path)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     markers = {d: m for d, m in zip(sorted({g.tested_on for g in groups}), "osD^v")}
     colours = model_colours(groups)
-    for ax, key, title in ((axes[0], "params", "parameters"), (axes[1], "gmacs_thop", "GMACs (thop, the paper's FLOPs)")):
+    panels = ((axes[0], "params", "parameters"), (axes[1], "gmacs_thop", "GMACs (thop, the paper's FLOPs)"))
+    for ax, key, title in panels:
         xs = []
         for g in groups:
             row = complexity.get(g.members[0].result["model"])
@@ -206,8 +207,8 @@ def qualitative_figure(groups: list[Group], path: Path, tile: int = 192) -> tupl
         for g, e, _ in shown]
     for k, (name, run) in enumerate(titles):
         for line, y in (*zip(name, HEADER_BASELINES[:2]), (run, HEADER_BASELINES[2])):
-            cv2.putText(header, line[:HEADER_CHARACTERS], (k * tile + 4, y), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1,
-                        cv2.LINE_AA)
+            cv2.putText(header, line[:HEADER_CHARACTERS], (k * tile + 4, y), cv2.FONT_HERSHEY_SIMPLEX, 0.42,
+                        (0, 0, 0), 1, cv2.LINE_AA)
     # OpenCV's default PNG compression (level 1) leaves this photo grid about 5x larger than level 9
     cv2.imwrite(str(path), cv2.cvtColor(np.concatenate([header, *rows], 0), cv2.COLOR_RGB2BGR),
                 [cv2.IMWRITE_PNG_COMPRESSION, 9])

@@ -22,6 +22,7 @@ from .data.io import read_image
 from .export import EXPORT_VERSION, export_onnx
 from .pretrained import DEFAULT_PRETRAINED, pretrained_path
 
+
 @dataclass
 class Prediction:
     probability: np.ndarray  # (H, W) float32 in [0, 1], at the input image's resolution

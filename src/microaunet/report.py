@@ -54,7 +54,8 @@ def run_label(model: str, config: dict[str, Any]) -> str:
         if not distill:
             return f"{name}, supervised only"
         if model == "microaunet-nodwd":
-            return "MicroAUNet-1 (no DWD convs)" if distill["imitation"] and distill["preference"] else f"{name}, ablated"
+            full_recipe = distill["imitation"] and distill["preference"]
+            return "MicroAUNet-1 (no DWD convs)" if full_recipe else f"{name}, ablated"
         if not distill["imitation"]:
             return "MicroAUNet-2 (no imitation)"
         if not distill["preference"]:
@@ -235,9 +236,9 @@ def complexity_section(root: Path) -> tuple[str, list[dict[str, Any]]]:
                                         str(r["paper_gflops_label"] or "-")]
                                        + ["-" if v is None else f"{v:.2f}" for v in ms]) + " |")
         records.append(r | {f"{b}_{t}thr_ms": v for (b, t), v in zip(timed, ms)})
-    caption = ("Table 2: complexity at 256x256, batch 1; latency: median over repeats, batch 1"
-               + (", " + ", ".join(f"{k} {v}" for k, v in speed["machine"].items()) if speed.get("machine") else " (no speed.json: run microaunet bench speed "
-                  "--json > RUNS_DIR/speed.json)"))
+    machine = (", " + ", ".join(f"{k} {v}" for k, v in speed["machine"].items()) if speed.get("machine")
+               else " (no speed.json: run microaunet bench speed --json > RUNS_DIR/speed.json)")
+    caption = "Table 2: complexity at 256x256, batch 1; latency: median over repeats, batch 1" + machine
     return f"{caption}\n\n" + "\n".join(lines) + "\n", records
 
 

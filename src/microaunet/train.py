@@ -32,7 +32,6 @@ from .layout import LAYOUTS, fastest_layout
 from .losses import bce_dice_loss
 from .models import build_model, count_parameters
 
-
 PRECISIONS = ("fp32", "bf16")  # of the training forward pass; bf16: bfloat16 autocast
 
 

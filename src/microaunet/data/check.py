@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from .io import MASK_THRESHOLD, DataError, read_gray, read_image
 from .pairs import Sample, find_pairs
 

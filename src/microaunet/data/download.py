@@ -79,7 +79,8 @@ def safe_extract(archive: str | Path, dest: str | Path) -> Path:
             for m in members:
                 _check_member_name(m.name, archive)
                 if not (m.isfile() or m.isdir()):
-                    raise DataError(f"{archive}: refuses to extract {m.name!r}: links and special files are not allowed")
+                    raise DataError(f"{archive}: refuses to extract {m.name!r}: "
+                                    "links and special files are not allowed")
             tf.extractall(dest, members=members)
         return dest
     raise DataError(f"{archive}: not a zip or tar archive (a .rar must be unpacked by hand first)")

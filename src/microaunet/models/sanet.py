@@ -45,10 +45,9 @@ class Bottle2neck(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         parts = torch.split(self.reduce(x), self.width, dim=1)
-        outs = []
-        for i, conv in enumerate(self.convs):
-            y = parts[i] if i == 0 or self.first else y + parts[i]
-            y = conv(y)
+        outs, y = [], None
+        for part, conv in zip(parts, self.convs):  # the last part skips the convs: pooled below
+            y = conv(part if y is None or self.first else y + part)
             outs.append(y)
         outs.append(self.pool(parts[-1]))
         out = self.expand(torch.cat(outs, dim=1))
