@@ -22,7 +22,7 @@ from microaunet.figures import (
 )
 from microaunet.models import build_model
 from microaunet.predictions import save_predictions
-from microaunet.report import MAIN_COLUMNS, collect, group, group_table, run_label, sections
+from microaunet.report import MAIN_COLUMNS, collect, group, group_table, run_label, sections, summary_section
 
 DISTILL = {"imitation": True, "preference": True}
 
@@ -100,6 +100,28 @@ def test_the_papers_row_follows_the_last_schedule_of_its_model_once(tmp_path: Pa
     assert [(row[0], row[1], row[3]) for row in rows] == [
         ("MALUNet", "Kvasir-SEG", "100"), ("MALUNet", "Kvasir-SEG", "300"), ("*MALUNet (paper)*", "Kvasir-SEG", "300"),
         ("MALUNet", "CVC-ClinicDB", "300"), ("*MALUNet (paper)*", "CVC-ClinicDB", "300")]
+
+
+def test_summary_has_one_table_per_schedule_with_one_dice_column_per_dataset(tmp_path: Path) -> None:
+    cvc = "data/CVC-ClinicDB/PNG"
+    _write_run(tmp_path, "unet-e100", "unet", 1, 0.9, precision="bf16")
+    for seed, dice in ((1, 0.6), (2, 0.8)):
+        _write_run(tmp_path, f"malunet-e100-s{seed}", "malunet", seed, dice)
+    _write_run(tmp_path, "malunet-e100-cvc", "malunet", 1, 0.7, train=cvc, test=cvc)
+    _write_run(tmp_path, "control-e300", "microaunet", 3, 0.5, epochs=300)
+    _write_run(tmp_path, "cross", "malunet", 1, 0.1, test=cvc)  # another dataset: generalisation, not here
+    _write_run(tmp_path, "random", "malunet", 1, 0.2, split="random")  # not the paper's split: not here
+    text, records = summary_section(group(collect(tmp_path)), {"malunet": 177_943})
+    tables = [[[c.strip() for c in line.strip("|").split("|")] for line in part.splitlines() if line.startswith("|")]
+              for part in text.split("epochs:")[1:]]
+    assert text.index("300 epochs:") < text.index("100 epochs:")
+    assert tables[0][2:] == [["MicroAUNet, supervised only", "-", "0.500 / 0.500", "-", "3", "-"]]
+    assert tables[1][2:] == [
+        ["MALUNet", "177,943", "0.700 ± 0.141 / 0.700 ± 0.141", "0.700 / 0.700", "Kvasir-SEG 1,2; CVC-ClinicDB 1",
+         "0.892 / 0.906"],
+        ["UNet (bf16)", "-", "0.900 / 0.900", "-", "1", "0.818 / 0.823"]]
+    assert len(records) == 4 and records[1]["dice_pooled_std"] == pytest.approx(0.02 ** 0.5)
+    assert summary_section([], {})[0].endswith("(no evaluations of this kind yet)\n")
 
 
 def test_cross_dataset_and_unseen_video_runs_go_to_the_generalisation_table(tmp_path: Path) -> None:

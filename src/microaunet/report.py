@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .evaluate import split_label
-from .paper import paper_result
+from .paper import DATASETS, paper_result
 
 DISPLAY_NAMES = {"unet": "UNet", "sanet": "SANet", "unext-s": "UNeXt-S", "malunet": "MALUNet",
                  "microaunet": "MicroAUNet", "microaunet-wide": "MicroAUNet-wide", "microaunet-nodwd": "MicroAUNet-1"}
@@ -38,6 +38,8 @@ ORIGINAL_COLUMNS = tuple((title, "at_original", *rest) for title, _, *rest in MA
 UNSEEN_VIDEO_SPLITS = ("sequence",)
 ABLATED = ("MicroAUNet-1 (no DWD convs)", "MicroAUNet-2 (no imitation)", "MicroAUNet-3 (no preference)")
 ABLATION_LABELS = ("MicroAUNet", *ABLATED, "MicroAUNet, supervised only")
+SUMMARY_ORDER = ("MALUNet", "MicroAUNet", "MicroAUNet, supervised only", *ABLATED, "UNeXt-S", "UNet", "SANet")
+DICE = (("Dice", "main", "pooled", "dice", ".3f"), ("Dice/img", "main", "per_image", "dice", ".3f"))
 
 
 def dataset_name(path: str) -> str:
@@ -215,6 +217,62 @@ def sections(rows: list[Evaluation]) -> dict[str, tuple[str, list[Group], tuple,
     }
 
 
+def _rank(order: tuple[str, ...], name: str) -> tuple[int, str]:
+    """Sort key: the position in ``order``, names not in it after, alphabetically."""
+    return (order.index(name) if name in order else len(order), name)
+
+
+def _summary_row(by_dataset: dict[str, Group], datasets: list[str], params: dict[str, int]
+                 ) -> tuple[str, list[dict[str, Any]]]:
+    """One model and schedule: its Markdown row across the dataset columns and a CSV record per dataset."""
+    first = next(iter(by_dataset.values()))
+    cells, seeds, records = [], {}, []
+    for d in datasets:
+        g = by_dataset.get(d)
+        if g is None:
+            cells.append("-")
+            continue
+        stats = [g.stats(c) for c in DICE]
+        cells.append(" / ".join(_cell(s, c[4], len(g.members)) for s, c in zip(stats, DICE)))
+        seeds[d] = ",".join(str(m.seed) for m in g.members)
+        records.append({"model": g.label, "precision": g.precision, "epochs": g.epochs, "dataset": d,
+                        "seeds": seeds[d], "dice_pooled": stats[0][0], "dice_pooled_std": stats[0][1],
+                        "dice_per_image": stats[1][0], "dice_per_image_std": stats[1][1]})
+    seed_cell = (next(iter(seeds.values())) if len(set(seeds.values())) == 1
+                 else "; ".join(f"{d} {s}" for d, s in seeds.items()))
+    paper = [paper_result(first.label, d) for d in datasets]
+    paper_cell = " / ".join("-" if p is None else f"{p['dice']:.3f}" for p in paper) if any(paper) else "-"
+    name = first.label + ("" if first.precision == "fp32" else f" ({first.precision})")
+    model = first.members[0].result["model"]
+    count = f"{params[model]:,}" if model in params else "-"
+    return "| " + " | ".join([name, count, *cells, seed_cell, paper_cell]) + " |", records
+
+
+def summary_section(groups: list[Group], params: dict[str, int]) -> tuple[str, list[dict[str, Any]]]:
+    """The README's tables: pooled / per-image Dice of every model trained and tested on one dataset's paper
+    split, one table per schedule (longest first), one column per dataset, the paper's pooled Dice beside."""
+    on_paper_split = [g for g in groups if g.in_domain and g.split_definition == "paper"]
+    datasets = sorted({g.tested_on for g in on_paper_split}, key=lambda d: _rank(DATASETS, d))
+    head = ["model", "parameters", *datasets, "seeds", "paper (pooled)"]
+    parts, records = [], []
+    for epochs in sorted({g.epochs for g in on_paper_split}, key=lambda e: -(e or 0)):
+        rows: dict[tuple[str, str], dict[str, Group]] = {}
+        for g in on_paper_split:
+            if g.epochs == epochs:
+                rows.setdefault((g.label, g.precision), {})[g.tested_on] = g
+        lines = [f"{epochs} epochs:", "", "| " + " | ".join(head) + " |", "|---|---:|" + "---|" * (len(head) - 2)]
+        for key in sorted(rows, key=lambda k: (_rank(SUMMARY_ORDER, k[0]), k[1])):
+            line, row_records = _summary_row(rows[key], datasets, params)
+            lines.append(line)
+            records += row_records
+        parts.append("\n".join(lines))
+    caption = ("Summary: pooled / per-image Dice of each model trained and tested on one dataset's paper split "
+               "(the Dice columns of Tables 1 and 3), mean ± sample standard deviation over the seeds listed, "
+               "one table per schedule; bf16: trained under bfloat16 autocast; paper: the paper's pooled Dice "
+               "(300 epochs), in the order of the dataset columns.")
+    return f"{caption}\n\n" + ("\n\n".join(parts) or "(no evaluations of this kind yet)") + "\n", records
+
+
 def complexity_section(root: Path) -> tuple[str, list[dict[str, Any]]]:
     """Table 2: parameters and compute of every model, with CPU latency from ``root/speed.json`` if present
     (the output of ``microaunet bench speed --json``)."""
@@ -268,8 +326,11 @@ def report(root: str | Path, out_dir: str | Path | None = None) -> str:
             write_csv(out_dir / f"{name}.csv", records)
     table2, records = complexity_section(Path(root))
     parts.insert(2, table2)
+    summary, summary_records = summary_section(group(rows), {r["model"]: r["params"] for r in records})
+    parts.insert(0, summary)
     if out_dir:
         write_csv(out_dir / "table2.csv", records)
+        write_csv(out_dir / "summary.csv", summary_records)
         parts.append(figures(rows, {r["model"]: r for r in records}, out_dir))
     text = "\n".join(parts)
     if out_dir:
