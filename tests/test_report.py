@@ -22,7 +22,16 @@ from microaunet.figures import (
 )
 from microaunet.models import build_model
 from microaunet.predictions import save_predictions
-from microaunet.report import MAIN_COLUMNS, collect, group, group_table, run_label, sections, summary_section
+from microaunet.report import (
+    MAIN_COLUMNS,
+    collect,
+    comparison_section,
+    group,
+    group_table,
+    run_label,
+    sections,
+    summary_section,
+)
 
 DISTILL = {"imitation": True, "preference": True}
 
@@ -122,6 +131,27 @@ def test_summary_has_one_table_per_schedule_with_one_dice_column_per_dataset(tmp
         ["UNet (bf16)", "-", "0.900 / 0.900", "-", "1", "0.818 / 0.823"]]
     assert len(records) == 4 and records[1]["dice_pooled_std"] == pytest.approx(0.02 ** 0.5)
     assert summary_section([], {})[0].endswith("(no evaluations of this kind yet)\n")
+
+
+def test_comparisons_pair_runs_of_the_same_seed_image_by_image(tmp_path: Path) -> None:
+    cvc = "data/CVC-ClinicDB/PNG"
+    for seed in (1, 2, 3):
+        _write_run(tmp_path, f"teacher-s{seed}", "malunet", seed, 0.8, rows={"a": 0.9, "b": 0.7, "c": 0.8})
+    for seed in (1, 2):
+        _write_run(tmp_path, f"student-s{seed}", "microaunet", seed, 0.6, distill=DISTILL,
+                   rows={"a": 0.5, "b": 0.8, "c": 0.5})
+    _write_run(tmp_path, "control-s2", "microaunet", 2, 0.5, rows={"a": 0.5, "b": 0.8, "c": 0.5})
+    _write_run(tmp_path, "student-cvc", "microaunet", 1, 0.6, distill=DISTILL, train=cvc, test=cvc, rows={"a": 0.1})
+    _write_run(tmp_path, "teacher-e300", "malunet", 1, 0.8, epochs=300)
+    text, records = comparison_section(group(collect(tmp_path)))
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines() if line.startswith("|")][2:]
+    assert [(r[0], r[1], r[2], r[3], r[4]) for r in rows] == [
+        ("Kvasir-SEG", "100", "1", "MicroAUNet", "MALUNet"), ("Kvasir-SEG", "100", "2", "MicroAUNet", "MALUNet"),
+        ("Kvasir-SEG", "100", "2", "MicroAUNet", "MicroAUNet, supervised only")]
+    assert rows[0][5:8] == ["0.600", "0.800", "-0.200"] and rows[0][10] == "1 / 2"
+    assert rows[2][7:] == ["+0.000", "+0.000 to +0.000", "1.0000", "0 / 0"]
+    assert records[0]["difference"] == pytest.approx(-0.2) and records[0]["images"] == 3
+    assert comparison_section([])[0].endswith("(no evaluations of this kind yet)\n")
 
 
 def test_cross_dataset_and_unseen_video_runs_go_to_the_generalisation_table(tmp_path: Path) -> None:

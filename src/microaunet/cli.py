@@ -356,6 +356,28 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("compare", "paired comparison of two evaluations on the same test images (bootstrap interval, p-value)")
+def compare_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("a", type=Path, help="an eval_*.json written by evaluate --out, or a run folder with eval_test.json")
+    p.add_argument("b", type=Path, help="the evaluation to compare it with, on the same images")
+    p.add_argument("--metric", default="dice",
+                   help="per-image metric: dice, iou, boundary_f, hd95, ... (default: dice)")
+    p.add_argument("--resamples", type=int, default=10_000, help="bootstrap and permutation draws (default: 10000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws (default: 0)")
+    p.add_argument("--json", action="store_true", help="machine-readable result")
+    p.set_defaults(run=run_compare)
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_evaluations, format_comparison
+
+    if args.resamples < 1:
+        raise ValueError(f"--resamples must be at least 1, not {args.resamples}")
+    result = compare_evaluations(args.a, args.b, args.metric, args.resamples, args.seed)
+    emit(result.as_dict(), args.json, lambda _: format_comparison(result, str(args.a), str(args.b)))
+    return 0
+
+
 @command("report", "the paper's tables and figures from every evaluation (eval_*.json) under a folder")
 def report_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("runs_dir", type=Path, help="folder searched for eval_*.json (and speed.json for Table 2)")

@@ -40,6 +40,13 @@ ABLATED = ("MicroAUNet-1 (no DWD convs)", "MicroAUNet-2 (no imitation)", "MicroA
 ABLATION_LABELS = ("MicroAUNet", *ABLATED, "MicroAUNet, supervised only")
 SUMMARY_ORDER = ("MALUNet", "MicroAUNet", "MicroAUNet, supervised only", *ABLATED, "UNeXt-S", "UNet", "SANet")
 DICE = (("Dice", "main", "pooled", "dice", ".3f"), ("Dice/img", "main", "per_image", "dice", ".3f"))
+# (A, B) compared image by image in the report, run against run of the same seed (a student, its ablations and
+# its supervised control share the teacher of their seed)
+COMPARISONS = (
+    ("MicroAUNet", "MALUNet"), ("MicroAUNet", "MicroAUNet, supervised only"),
+    ("MicroAUNet-1 (no DWD convs)", "MicroAUNet"), ("MicroAUNet-2 (no imitation)", "MicroAUNet"),
+    ("MicroAUNet-3 (no preference)", "MicroAUNet"), ("UNeXt-S", "MicroAUNet"),
+)
 
 
 def dataset_name(path: str) -> str:
@@ -273,6 +280,48 @@ def summary_section(groups: list[Group], params: dict[str, int]) -> tuple[str, l
     return f"{caption}\n\n" + ("\n\n".join(parts) or "(no evaluations of this kind yet)") + "\n", records
 
 
+def comparison_section(groups: list[Group]) -> tuple[str, list[dict[str, Any]]]:
+    """The pairs of COMPARISONS on each dataset's paper split, seed by seed, compared on the same test images:
+    the per-image Dice difference, its bootstrap interval and permutation p-value (see compare.py)."""
+    from .compare import paired_comparison, paired_values
+
+    def label(g: Group) -> str:
+        return g.label + ("" if g.precision == "fp32" else f" ({g.precision})")
+
+    on_paper_split = [g for g in groups if g.in_domain and g.split_definition == "paper"]
+    settings = sorted({(g.tested_on, g.epochs) for g in on_paper_split},
+                      key=lambda k: (_rank(DATASETS, k[0]), -(k[1] or 0)))
+    head = ["tested on", "epochs", "seed", "A", "B", "Dice/img A", "Dice/img B", "A - B", "95% interval", "p",
+            "images A / B higher"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    records = []
+    for dataset, epochs in settings:
+        for label_a, label_b in COMPARISONS:
+            side = {name: [g for g in on_paper_split if (g.label, g.tested_on, g.epochs) == (name, dataset, epochs)]
+                    for name in (label_a, label_b)}
+            pairs = [(ga, gb, a, b) for ga in side[label_a] for gb in side[label_b]
+                     for a in ga.members for b in gb.members if a.seed is not None and a.seed == b.seed]
+            for ga, gb, a, b in sorted(pairs, key=lambda p: p[2].seed):
+                values = paired_values(a.result["per_image_rows"], b.result["per_image_rows"], "dice",
+                                       (str(a.path), str(b.path)))
+                c = paired_comparison(*values)
+                lines.append("| " + " | ".join([
+                    dataset, str(epochs), str(a.seed), label(ga), label(gb), f"{c.mean_a:.3f}", f"{c.mean_b:.3f}",
+                    f"{c.difference:+.3f}", f"{c.ci_low:+.3f} to {c.ci_high:+.3f}", f"{c.p_value:.4f}",
+                    f"{c.a_better} / {c.b_better}"]) + " |")
+                records.append({"tested_on": dataset, "epochs": epochs, "seed": a.seed, "a": label(ga),
+                                "b": label(gb)} | c.as_dict())
+    caption = ("Paired comparisons: two runs of the same seed on the same test images (the paper's split). A - B: "
+               "mean over images of the difference in per-image Dice (at the evaluation size); 95% interval: "
+               "percentile bootstrap over the test images (10,000 resamples); p: two-sided paired sign-flip "
+               "permutation test of no difference (10,000 draws: 0.0001 is the smallest p they can give), each row on "
+               "its own, uncorrected for the number of rows. Both measure the test set's sampling noise only, not "
+               "the spread over training seeds (Table 1's standard deviations), which a single-seed difference "
+               "must also exceed.")
+    body = "\n".join(lines) if records else "(no evaluations of this kind yet)"
+    return f"{caption}\n\n{body}\n", records
+
+
 def complexity_section(root: Path) -> tuple[str, list[dict[str, Any]]]:
     """Table 2: parameters and compute of every model, with CPU latency from ``root/speed.json`` if present
     (the output of ``microaunet bench speed --json``)."""
@@ -328,9 +377,12 @@ def report(root: str | Path, out_dir: str | Path | None = None) -> str:
     parts.insert(2, table2)
     summary, summary_records = summary_section(group(rows), {r["model"]: r["params"] for r in records})
     parts.insert(0, summary)
+    comparisons, comparison_records = comparison_section(group(rows))
+    parts.insert(5, comparisons)
     if out_dir:
         write_csv(out_dir / "table2.csv", records)
         write_csv(out_dir / "summary.csv", summary_records)
+        write_csv(out_dir / "comparisons.csv", comparison_records)
         parts.append(figures(rows, {r["model"]: r for r in records}, out_dir))
     text = "\n".join(parts)
     if out_dir:
