@@ -11,6 +11,7 @@ import pytest
 
 from microaunet.checkpoint import save_weights
 from microaunet.data.synthetic import write_synthetic_dataset
+from microaunet.evaluations import collect, group, run_label
 from microaunet.figures import (
     HEADER_BASELINES,
     HEADER_HEIGHT,
@@ -22,16 +23,7 @@ from microaunet.figures import (
 )
 from microaunet.models import build_model
 from microaunet.predictions import save_predictions
-from microaunet.report import (
-    MAIN_COLUMNS,
-    collect,
-    comparison_section,
-    group,
-    group_table,
-    run_label,
-    sections,
-    summary_section,
-)
+from microaunet.report import MAIN_COLUMNS, comparison_section, group_table, sections, summary_section
 
 DISTILL = {"imitation": True, "preference": True}
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .evaluations import Evaluation, Group
 from .paper import PAPER_METRICS, paper_result
-from .report import Evaluation, Group
 
 RADAR_LABELS = ("Dice", "IoU", "Acc", "Spe", "Sen")
 GRID_QUANTILES = (0.1, 0.3, 0.5, 0.7, 0.9)
