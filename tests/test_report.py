@@ -23,7 +23,7 @@ from microaunet.figures import (
 )
 from microaunet.models import build_model
 from microaunet.predictions import save_predictions
-from microaunet.report import MAIN_COLUMNS, comparison_section, group_table, sections, summary_section
+from microaunet.report import MAIN_COLUMNS, comparison_section, group_table, sections, seed_section, summary_section
 
 DISTILL = {"imitation": True, "preference": True}
 
@@ -123,6 +123,17 @@ def test_summary_has_one_table_per_schedule_with_one_dice_column_per_dataset(tmp
         ["UNet (bf16)", "-", "0.900 / 0.900", "-", "1", "0.818 / 0.823"]]
     assert len(records) == 4 and records[1]["dice_pooled_std"] == pytest.approx(0.02 ** 0.5)
     assert summary_section([], {})[0].endswith("(no evaluations of this kind yet)\n")
+
+
+def test_seed_spread_gives_the_difference_a_t_test_resolves(tmp_path: Path) -> None:
+    for seed, dice in ((1, 0.6), (2, 0.7), (3, 0.8)):
+        _write_run(tmp_path, f"teacher-s{seed}", "malunet", seed, dice)
+    _write_run(tmp_path, "student", "microaunet", 1, 0.5, distill=DISTILL)  # one seed: no spread to show
+    text, records = seed_section(group(collect(tmp_path)))
+    assert "| MALUNet | Kvasir-SEG | 100 | 1,2,3 | 0.100 | 0.100 | 0.227 | 0.227 |" in text
+    assert len(records) == 1
+    # t(0.975, 4) = 2.7764 from the printed tables, for two models of three seeds each
+    assert records[0]["resolvable_dice_pooled"] == pytest.approx(2.7764451 * 0.1 * (2 / 3) ** 0.5, rel=1e-6)
 
 
 def test_comparisons_pair_runs_of_the_same_seed_image_by_image(tmp_path: Path) -> None:

@@ -165,6 +165,36 @@ def summary_section(groups: list[Group], params: dict[str, int]) -> tuple[str, l
     return f"{caption}\n\n" + ("\n\n".join(parts) or "(no evaluations of this kind yet)") + "\n", records
 
 
+def seed_section(groups: list[Group]) -> tuple[str, list[dict[str, Any]]]:
+    """How far apart two training seeds land, for every model, dataset and schedule trained with several: the
+    spread of Dice over seeds, and the smallest difference between two such models that it lets a t test resolve."""
+    from scipy.stats import t as student_t
+
+    on_paper_split = [g for g in groups if g.in_domain and g.split_definition == "paper" and len(g.members) > 1]
+    head = ["model", "tested on", "epochs", "seeds", "sd Dice", "sd Dice/img", "resolvable Dice",
+            "resolvable Dice/img"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    records = []
+    for g in sorted(on_paper_split, key=lambda g: (_rank(DATASETS, g.tested_on), -(g.epochs or 0),
+                                                   _rank(SUMMARY_ORDER, g.label))):
+        n = len(g.members)
+        factor = float(student_t.ppf(0.975, 2 * n - 2)) * (2 / n) ** 0.5
+        sds = [g.stats(c)[1] for c in DICE]
+        name = g.label + ("" if g.precision == "fp32" else f" ({g.precision})")
+        lines.append("| " + " | ".join([name, g.tested_on, str(g.epochs), ",".join(str(m.seed) for m in g.members)]
+                                       + [f"{sd:.3f}" for sd in sds] + [f"{factor * sd:.3f}" for sd in sds]) + " |")
+        records.append({"model": name, "tested_on": g.tested_on, "epochs": g.epochs, "seeds": n,
+                        "dice_pooled_std": sds[0], "dice_per_image_std": sds[1],
+                        "resolvable_dice_pooled": factor * sds[0], "resolvable_dice_per_image": factor * sds[1]})
+    caption = ("Seed spread: the sample standard deviation of Dice over the training seeds (pooled and per image) "
+               "for every model, dataset and schedule trained with several seeds, and the smallest difference "
+               "between two models with that many seeds and this spread that a two-sided t test at the 5% level "
+               "resolves, t(0.975, 2n-2) x sd x sqrt(2/n); a difference must be larger still to be found "
+               "reliably.")
+    body = "\n".join(lines) if records else "(no evaluations of this kind yet)"
+    return f"{caption}\n\n{body}\n", records
+
+
 def comparison_section(groups: list[Group]) -> tuple[str, list[dict[str, Any]]]:
     """The pairs of COMPARISONS on each dataset's paper split, seed by seed, compared on the same test images:
     the per-image Dice difference, its bootstrap interval and permutation p-value (see compare.py)."""
@@ -264,7 +294,10 @@ def report(root: str | Path, out_dir: str | Path | None = None) -> str:
     parts.insert(0, summary)
     comparisons, comparison_records = comparison_section(group(rows))
     parts.insert(5, comparisons)
+    seeds, seed_records = seed_section(group(rows))
+    parts.insert(5, seeds)
     if out_dir:
+        write_csv(out_dir / "seeds.csv", seed_records)
         write_csv(out_dir / "table2.csv", records)
         write_csv(out_dir / "summary.csv", summary_records)
         write_csv(out_dir / "comparisons.csv", comparison_records)
