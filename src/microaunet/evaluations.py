@@ -113,6 +113,16 @@ class Group:
     def in_domain(self) -> bool:
         return self.members[0].in_domain
 
+    @property
+    def on_paper_split(self) -> bool:
+        """Trained and tested on one dataset's paper split: the paper's own protocol."""
+        return self.in_domain and self.split_definition == "paper"
+
+    @property
+    def name(self) -> str:
+        """The label, with the training precision where it is not float32: 'UNet (bf16)'."""
+        return self.label + ("" if self.precision == "fp32" else f" ({self.precision})")
+
     def stats(self, column: tuple) -> tuple[float, float, int]:
         _, family, aggregate, metric, _ = column
         values = [m.value(family, aggregate, metric) for m in self.members if family in m.result or family == "main"]

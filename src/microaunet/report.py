@@ -61,7 +61,7 @@ def group_table(groups: list[Group], columns: tuple, with_paper: bool = False) -
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     records = []
     paper_row_after = {(g.label, g.tested_on): i for i, g in enumerate(groups)
-                       if with_paper and g.in_domain and g.split_definition == "paper"}
+                       if with_paper and g.on_paper_split}
     for i, g in enumerate(groups):
         seeds = ",".join(str(m.seed) for m in g.members)
         all_stats = [g.stats(c) for c in columns]
@@ -134,16 +134,15 @@ def _summary_row(by_dataset: dict[str, Group], datasets: list[str], params: dict
                  else "; ".join(f"{d} {s}" for d, s in seeds.items()))
     paper = [paper_result(first.label, d) for d in datasets]
     paper_cell = " / ".join("-" if p is None else f"{p['dice']:.3f}" for p in paper) if any(paper) else "-"
-    name = first.label + ("" if first.precision == "fp32" else f" ({first.precision})")
     model = first.members[0].result["model"]
     count = f"{params[model]:,}" if model in params else "-"
-    return "| " + " | ".join([name, count, *cells, seed_cell, paper_cell]) + " |", records
+    return "| " + " | ".join([first.name, count, *cells, seed_cell, paper_cell]) + " |", records
 
 
 def summary_section(groups: list[Group], params: dict[str, int]) -> tuple[str, list[dict[str, Any]]]:
     """The README's tables: pooled / per-image Dice of every model trained and tested on one dataset's paper
     split, one table per schedule (longest first), one column per dataset, the paper's pooled Dice beside."""
-    on_paper_split = [g for g in groups if g.in_domain and g.split_definition == "paper"]
+    on_paper_split = [g for g in groups if g.on_paper_split]
     datasets = sorted({g.tested_on for g in on_paper_split}, key=lambda d: _rank(DATASETS, d))
     head = ["model", "parameters", *datasets, "seeds", "paper (pooled)"]
     parts, records = [], []
@@ -170,20 +169,19 @@ def seed_section(groups: list[Group]) -> tuple[str, list[dict[str, Any]]]:
     spread of Dice over seeds, and the smallest difference between two such models that it lets a t test resolve."""
     from scipy.stats import t as student_t
 
-    on_paper_split = [g for g in groups if g.in_domain and g.split_definition == "paper" and len(g.members) > 1]
+    several = [g for g in groups if g.on_paper_split and len(g.members) > 1]
     head = ["model", "tested on", "epochs", "seeds", "sd Dice", "sd Dice/img", "resolvable Dice",
             "resolvable Dice/img"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     records = []
-    for g in sorted(on_paper_split, key=lambda g: (_rank(DATASETS, g.tested_on), -(g.epochs or 0),
+    for g in sorted(several, key=lambda g: (_rank(DATASETS, g.tested_on), -(g.epochs or 0),
                                                    _rank(SUMMARY_ORDER, g.label))):
         n = len(g.members)
         factor = float(student_t.ppf(0.975, 2 * n - 2)) * (2 / n) ** 0.5
         sds = [g.stats(c)[1] for c in DICE]
-        name = g.label + ("" if g.precision == "fp32" else f" ({g.precision})")
-        lines.append("| " + " | ".join([name, g.tested_on, str(g.epochs), ",".join(str(m.seed) for m in g.members)]
+        lines.append("| " + " | ".join([g.name, g.tested_on, str(g.epochs), ",".join(str(m.seed) for m in g.members)]
                                        + [f"{sd:.3f}" for sd in sds] + [f"{factor * sd:.3f}" for sd in sds]) + " |")
-        records.append({"model": name, "tested_on": g.tested_on, "epochs": g.epochs, "seeds": n,
+        records.append({"model": g.name, "tested_on": g.tested_on, "epochs": g.epochs, "seeds": n,
                         "dice_pooled_std": sds[0], "dice_per_image_std": sds[1],
                         "resolvable_dice_pooled": factor * sds[0], "resolvable_dice_per_image": factor * sds[1]})
     caption = ("Seed spread: the sample standard deviation of Dice over the training seeds (pooled and per image) "
@@ -200,10 +198,7 @@ def comparison_section(groups: list[Group]) -> tuple[str, list[dict[str, Any]]]:
     the per-image Dice difference, its bootstrap interval and permutation p-value (see compare.py)."""
     from .compare import paired_comparison, paired_values
 
-    def label(g: Group) -> str:
-        return g.label + ("" if g.precision == "fp32" else f" ({g.precision})")
-
-    on_paper_split = [g for g in groups if g.in_domain and g.split_definition == "paper"]
+    on_paper_split = [g for g in groups if g.on_paper_split]
     settings = sorted({(g.tested_on, g.epochs) for g in on_paper_split},
                       key=lambda k: (_rank(DATASETS, k[0]), -(k[1] or 0)))
     head = ["tested on", "epochs", "seed", "A", "B", "Dice/img A", "Dice/img B", "A - B", "95% interval", "p",
@@ -221,11 +216,11 @@ def comparison_section(groups: list[Group]) -> tuple[str, list[dict[str, Any]]]:
                                        (str(a.path), str(b.path)))
                 c = paired_comparison(*values)
                 lines.append("| " + " | ".join([
-                    dataset, str(epochs), str(a.seed), label(ga), label(gb), f"{c.mean_a:.3f}", f"{c.mean_b:.3f}",
+                    dataset, str(epochs), str(a.seed), ga.name, gb.name, f"{c.mean_a:.3f}", f"{c.mean_b:.3f}",
                     f"{c.difference:+.3f}", f"{c.ci_low:+.3f} to {c.ci_high:+.3f}", f"{c.p_value:.4f}",
                     f"{c.a_better} / {c.b_better}"]) + " |")
-                records.append({"tested_on": dataset, "epochs": epochs, "seed": a.seed, "a": label(ga),
-                                "b": label(gb)} | c.as_dict())
+                records.append({"tested_on": dataset, "epochs": epochs, "seed": a.seed, "a": ga.name,
+                                "b": gb.name} | c.as_dict())
     caption = ("Paired comparisons: two runs of the same seed on the same test images (the paper's split). A - B: "
                "mean over images of the difference in per-image Dice (at the evaluation size); 95% interval: "
                "percentile bootstrap over the test images (10,000 resamples); p: two-sided paired sign-flip "
@@ -290,11 +285,12 @@ def report(root: str | Path, out_dir: str | Path | None = None) -> str:
             write_csv(out_dir / f"{name}.csv", records)
     table2, records = complexity_section(Path(root))
     parts.insert(2, table2)
-    summary, summary_records = summary_section(group(rows), {r["model"]: r["params"] for r in records})
+    groups = group(rows)
+    summary, summary_records = summary_section(groups, {r["model"]: r["params"] for r in records})
     parts.insert(0, summary)
-    comparisons, comparison_records = comparison_section(group(rows))
+    comparisons, comparison_records = comparison_section(groups)
     parts.insert(5, comparisons)
-    seeds, seed_records = seed_section(group(rows))
+    seeds, seed_records = seed_section(groups)
     parts.insert(5, seeds)
     if out_dir:
         write_csv(out_dir / "seeds.csv", seed_records)
