@@ -44,6 +44,11 @@ COMPARISONS = (
 )
 
 
+def _markdown_head(head: list[str]) -> list[str]:
+    """The first two lines of a Markdown table with these column titles."""
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+
 def _cell(stats: tuple[float, float, int], fmt: str, runs: int) -> str:
     """Mean (± sample std over seeds); a metric that only some of the group's runs report says how many."""
     mean, std, n = stats
@@ -58,7 +63,7 @@ def group_table(groups: list[Group], columns: tuple, with_paper: bool = False) -
     if columns == MAIN_COLUMNS and any("toolbox" in m.result for g in groups for m in g.members):
         columns = MAIN_COLUMNS + TOOLBOX_COLUMNS
     head = ["model", "trained on", "tested on", "epochs", "seeds"] + [c[0] for c in columns]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = _markdown_head(head)
     records = []
     paper_row_after = {(g.label, g.tested_on): i for i, g in enumerate(groups)
                        if with_paper and g.on_paper_split}
@@ -172,10 +177,10 @@ def seed_section(groups: list[Group]) -> tuple[str, list[dict[str, Any]]]:
     several = [g for g in groups if g.on_paper_split and len(g.members) > 1]
     head = ["model", "tested on", "epochs", "seeds", "sd Dice", "sd Dice/img", "resolvable Dice",
             "resolvable Dice/img"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = _markdown_head(head)
     records = []
     for g in sorted(several, key=lambda g: (_rank(DATASETS, g.tested_on), -(g.epochs or 0),
-                                                   _rank(SUMMARY_ORDER, g.label))):
+                                            _rank(SUMMARY_ORDER, g.label))):
         n = len(g.members)
         factor = float(student_t.ppf(0.975, 2 * n - 2)) * (2 / n) ** 0.5
         sds = [g.stats(c)[1] for c in DICE]
@@ -203,7 +208,7 @@ def comparison_section(groups: list[Group]) -> tuple[str, list[dict[str, Any]]]:
                       key=lambda k: (_rank(DATASETS, k[0]), -(k[1] or 0)))
     head = ["tested on", "epochs", "seed", "A", "B", "Dice/img A", "Dice/img B", "A - B", "95% interval", "p",
             "images A / B higher"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = _markdown_head(head)
     records = []
     for dataset, epochs in settings:
         for label_a, label_b in COMPARISONS:
@@ -243,7 +248,7 @@ def complexity_section(root: Path) -> tuple[str, list[dict[str, Any]]]:
     timed = (("onnxruntime", 1), ("onnxruntime", 2), ("torch", 1))
     head = ["model", "params", "GMACs (thop)", "GFLOPs (torch)", "paper params (M)", "paper FLOPs (G)"]
     head += [f"{b} {t} thr ms" for b, t in timed]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = _markdown_head(head)
     records = []
     for r in complexity_table():
         ms = [latency.get((r["model"], b, t)) for b, t in timed]
