@@ -23,7 +23,15 @@ from microaunet.figures import (
 )
 from microaunet.models import build_model
 from microaunet.predictions import save_predictions
-from microaunet.report import MAIN_COLUMNS, comparison_section, group_table, sections, seed_section, summary_section
+from microaunet.report import (
+    MAIN_COLUMNS,
+    comparison_section,
+    group_table,
+    schedule_tables,
+    sections,
+    seed_section,
+    summary_section,
+)
 
 DISTILL = {"imitation": True, "preference": True}
 
@@ -113,9 +121,10 @@ def test_summary_has_one_table_per_schedule_with_one_dice_column_per_dataset(tmp
     _write_run(tmp_path, "cross", "malunet", 1, 0.1, test=cvc)  # another dataset: generalisation, not here
     _write_run(tmp_path, "random", "malunet", 1, 0.2, split="random")  # not the paper's split: not here
     text, records = summary_section(group(collect(tmp_path)), {"malunet": 177_943})
-    tables = [[[c.strip() for c in line.strip("|").split("|")] for line in part.splitlines() if line.startswith("|")]
-              for part in text.split("epochs:")[1:]]
-    assert text.index("300 epochs:") < text.index("100 epochs:")
+    parts = text.split("\n\n")
+    assert parts[1] == "300 epochs, the paper's schedule:"
+    assert parts[3] == "100 epochs, a reduced schedule (the paper's: 300), the same for every row of this table:"
+    tables = [[[c.strip() for c in line.strip("|").split("|")] for line in part.splitlines()] for part in parts[2::2]]
     assert tables[0][2:] == [["MicroAUNet, supervised only", "-", "0.500 / 0.500", "-", "3", "-"]]
     assert tables[1][2:] == [
         ["MALUNet", "177,943", "0.700 ± 0.141 / 0.700 ± 0.141", "0.700 / 0.700", "Kvasir-SEG 1,2; CVC-ClinicDB 1",
@@ -155,6 +164,21 @@ def test_comparisons_pair_runs_of_the_same_seed_image_by_image(tmp_path: Path) -
     assert rows[2][7:] == ["+0.000", "+0.000 to +0.000", "1.0000", "0 / 0"]
     assert records[0]["difference"] == pytest.approx(-0.2) and records[0]["images"] == 3
     assert comparison_section([])[0].endswith("(no evaluations of this kind yet)\n")
+
+
+def test_each_schedule_gets_its_own_table_that_says_so(tmp_path: Path) -> None:
+    _write_run(tmp_path, "malunet-e100", "malunet", 1, 0.7)
+    _write_run(tmp_path, "unext-e100", "unext-s", 1, 0.75)
+    _write_run(tmp_path, "malunet-e300", "malunet", 1, 0.8, epochs=300)
+    text, records = schedule_tables("Table 1: caption.", group(collect(tmp_path)), MAIN_COLUMNS, True)
+    parts = text.split("\n\n")
+    assert parts[0] == "Table 1: caption." and parts[1] == "300 epochs, the paper's schedule:"
+    assert parts[3].startswith("100 epochs, a reduced schedule")
+    assert [[line.split(" | ")[0] for line in part.splitlines()[2:]] for part in (parts[2], parts[4])] == [
+        ["| MALUNet", "| *MALUNet (paper)*"], ["| MALUNet", "| *MALUNet (paper)*", "| UNeXt-S", "| *UNeXt-S (paper)*"]]
+    assert [r["epochs"] for r in records] == [300, 100, 100]
+    empty, _ = schedule_tables("Table 3: caption.", [], MAIN_COLUMNS, True)
+    assert empty == "Table 3: caption.\n\n(no evaluations of this kind yet)\n"
 
 
 def test_cross_dataset_and_unseen_video_runs_go_to_the_generalisation_table(tmp_path: Path) -> None:

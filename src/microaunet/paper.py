@@ -7,6 +7,7 @@ keyed by our run labels and test dataset names.
 from __future__ import annotations
 
 PAPER_METRICS = ("dice", "iou", "accuracy", "specificity", "sensitivity")
+PAPER_EPOCHS = 300  # the paper's training schedule, for every model
 
 _ROWS = {
     # label: (Kvasir-SEG mDice, mIoU, Acc, Spe, Sen), (CVC-ClinicDB ...)

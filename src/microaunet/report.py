@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .evaluations import DISPLAY_NAMES, Evaluation, Group, collect, group
-from .paper import DATASETS, paper_result
+from .paper import DATASETS, PAPER_EPOCHS, paper_result
 
 # (column title, result family, aggregate, metric, format); family "main" is the evaluation size
 MAIN_COLUMNS = (
@@ -98,7 +98,7 @@ def sections(rows: list[Evaluation]) -> dict[str, tuple[str, list[Group], tuple,
         "table1": ("Table 1: each model trained and tested on the same dataset (the paper's splits unless the "
                    "split says otherwise). Pooled Dice/IoU/Acc/Spe/Sen as the paper computes them; /img: mean "
                    "over images; BF: boundary F-score; tb: the polyp toolbox's metrics at original resolution. "
-                   "Our rows: final EMA weights, no checkpoint selection, the epochs column gives the schedule "
+                   "Our rows: final EMA weights, no checkpoint selection, one table per training schedule "
                    "(bf16: trained under bfloat16 autocast, see results/speed.md); "
                    "mean ± sample standard deviation over the listed seeds. Paper rows: 300 epochs, pooled.",
                    main, MAIN_COLUMNS, True),
@@ -112,6 +112,32 @@ def sections(rows: list[Evaluation]) -> dict[str, tuple[str, list[Group], tuple,
                            "paper's random-frame split in Table 1).",
                            cross, MAIN_COLUMNS, False),
     }
+
+
+def schedule_title(epochs: int | None) -> str:
+    """What a table of runs trained for ``epochs`` says of its schedule."""
+    if epochs == PAPER_EPOCHS:
+        return f"{epochs} epochs, the paper's schedule"
+    return f"{epochs} epochs, a reduced schedule (the paper's: {PAPER_EPOCHS}), the same for every row of this table"
+
+
+def by_schedule(groups: list[Group]) -> list[tuple[int | None, list[Group]]]:
+    """The groups split by training schedule, longest first."""
+    schedules = sorted({g.epochs for g in groups}, key=lambda e: -(e or 0))
+    return [(e, [g for g in groups if g.epochs == e]) for e in schedules]
+
+
+def schedule_tables(caption: str, groups: list[Group], columns: tuple, with_paper: bool
+                    ) -> tuple[str, list[dict[str, Any]]]:
+    """One of the report's tables, as one Markdown table per schedule under its caption, and its CSV rows."""
+    if not groups:
+        return f"{caption}\n\n(no evaluations of this kind yet)\n", []
+    tables, records = [], []
+    for epochs, same in by_schedule(groups):
+        table, rows = group_table(same, columns, with_paper)
+        tables.append(f"{schedule_title(epochs)}:\n\n{table}")
+        records += rows
+    return f"{caption}\n\n" + "\n\n".join(tables) + "\n", records
 
 
 def _rank(order: tuple[str, ...], name: str) -> tuple[int, str]:
@@ -151,12 +177,12 @@ def summary_section(groups: list[Group], params: dict[str, int]) -> tuple[str, l
     datasets = sorted({g.tested_on for g in on_paper_split}, key=lambda d: _rank(DATASETS, d))
     head = ["model", "parameters", *datasets, "seeds", "paper (pooled)"]
     parts, records = [], []
-    for epochs in sorted({g.epochs for g in on_paper_split}, key=lambda e: -(e or 0)):
+    for epochs, same in by_schedule(on_paper_split):
         rows: dict[tuple[str, str], dict[str, Group]] = {}
-        for g in on_paper_split:
-            if g.epochs == epochs:
-                rows.setdefault((g.label, g.precision), {})[g.tested_on] = g
-        lines = [f"{epochs} epochs:", "", "| " + " | ".join(head) + " |", "|---|---:|" + "---|" * (len(head) - 2)]
+        for g in same:
+            rows.setdefault((g.label, g.precision), {})[g.tested_on] = g
+        lines = [f"{schedule_title(epochs)}:", "", "| " + " | ".join(head) + " |",
+                 "|---|---:|" + "---|" * (len(head) - 2)]
         for key in sorted(rows, key=lambda k: (_rank(SUMMARY_ORDER, k[0]), k[1])):
             line, row_records = _summary_row(rows[key], datasets, params)
             lines.append(line)
@@ -164,7 +190,7 @@ def summary_section(groups: list[Group], params: dict[str, int]) -> tuple[str, l
         parts.append("\n".join(lines))
     caption = ("Summary: pooled / per-image Dice of each model trained and tested on one dataset's paper split "
                "(the Dice columns of Tables 1 and 3), mean ± sample standard deviation over the seeds listed, "
-               "one table per schedule; bf16: trained under bfloat16 autocast; paper: the paper's pooled Dice "
+               "one table per training schedule; bf16: trained under bfloat16 autocast; paper: the paper's pooled Dice "
                "(300 epochs), in the order of the dataset columns.")
     return f"{caption}\n\n" + ("\n\n".join(parts) or "(no evaluations of this kind yet)") + "\n", records
 
@@ -276,33 +302,26 @@ def write_csv(path: Path, records: list[dict[str, Any]]) -> None:
 def report(root: str | Path, out_dir: str | Path | None = None) -> str:
     """Markdown of every table; with ``out_dir``, also tables.md, one CSV per table and the figures."""
     rows = collect(root)
+    groups = group(rows)
+    tables = sections(rows)
+    table2, complexity_records = complexity_section(Path(root))
+    results = {
+        "summary": summary_section(groups, {r["model"]: r["params"] for r in complexity_records}),
+        "table1": schedule_tables(*tables["table1"]),
+        "table1_original_resolution": schedule_tables(*tables["table1_original_resolution"]),
+        "table2": (table2, complexity_records),
+        "table3": schedule_tables(*tables["table3"]),
+        "seeds": seed_section(groups),
+        "comparisons": comparison_section(groups),
+        "generalisation": schedule_tables(*tables["generalisation"]),
+    }
+    parts = [text for text, _ in results.values()]
     if out_dir:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-    parts = []
-    for name, (caption, groups, columns, with_paper) in sections(rows).items():
-        if not groups:
-            parts.append(f"{caption}\n\n(no evaluations of this kind yet)\n")
-            continue
-        table, records = group_table(groups, columns, with_paper)
-        parts.append(f"{caption}\n\n{table}\n")
-        if out_dir:
+        for name, (_, records) in results.items():
             write_csv(out_dir / f"{name}.csv", records)
-    table2, records = complexity_section(Path(root))
-    parts.insert(2, table2)
-    groups = group(rows)
-    summary, summary_records = summary_section(groups, {r["model"]: r["params"] for r in records})
-    parts.insert(0, summary)
-    comparisons, comparison_records = comparison_section(groups)
-    parts.insert(5, comparisons)
-    seeds, seed_records = seed_section(groups)
-    parts.insert(5, seeds)
-    if out_dir:
-        write_csv(out_dir / "seeds.csv", seed_records)
-        write_csv(out_dir / "table2.csv", records)
-        write_csv(out_dir / "summary.csv", summary_records)
-        write_csv(out_dir / "comparisons.csv", comparison_records)
-        parts.append(figures(rows, {r["model"]: r for r in records}, out_dir))
+        parts.append(figures(rows, {r["model"]: r for r in complexity_records}, out_dir))
     text = "\n".join(parts)
     if out_dir:
         (out_dir / "tables.md").write_text(text)
