@@ -204,3 +204,59 @@ def test_collect_keeps_the_weights_or_else_the_predictions(workdir: Path, weight
         assert f"{weights_bytes} bytes, sha256 " in (dest / "weights.txt").read_text()
     else:
         assert "final.safetensors" in kept and not {"weights.txt", "predictions.npz"} & kept
+
+
+
+def _script(workdir: Path, name: str, *args: Path | str) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", f"results/scripts/{name}", *map(str, args)], cwd=workdir, capture_output=True,
+                          text=True, timeout=60)
+
+
+def _run_on_a_gpu(workdir: Path, weights_bytes: int, files: tuple[str, ...] = ("eval_test.json", "predictions.npz"),
+                  cross: bool = True) -> Path:
+    """What lent_gpu_train.sh leaves to come back from a run whose weights have this size: the returned folder."""
+    there, back = workdir / "there" / "run", workdir / "back"
+    there.mkdir(parents=True)
+    for name in ("config.json", "log.csv", "last.pt", "final.safetensors", *files):
+        (there / name).write_text("{}")
+    os.truncate(there / "final.safetensors", weights_bytes)
+    back.mkdir()
+    if cross:
+        (workdir / "there" / "cross").mkdir()
+        (workdir / "there" / "cross" / "eval_all.json").write_text("{}")
+        subprocess.run(["tar", "cf", str(back / "cross.tar"), "-C", str(workdir / "there" / "cross"), "."], check=True)
+    proc = _script(workdir, "lent_gpu_return.sh", there, back)
+    assert proc.returncode == 0, proc.stderr
+    assert all(p.stat().st_size <= 16 * 2**20 for p in back.iterdir()) and len(list(back.iterdir())) <= 8
+    return back
+
+
+@pytest.mark.parametrize("weights_bytes", [20_000_000, 50_000_000])
+def test_a_run_from_a_lent_gpu_comes_back_with_its_weights_or_else_its_evaluations(workdir: Path,
+                                                                                   weights_bytes: int) -> None:
+    back = _run_on_a_gpu(workdir, weights_bytes)
+    run, cross = workdir / "runs" / "kvasir-seg" / "sanet-e300", workdir / "results" / "generalisation" / "sanet"
+    proc = _script(workdir, "lent_gpu_fetch.sh", back, run, cross)
+    assert proc.returncode == 0, proc.stderr
+    assert not (run / "last.pt").exists() and (cross / "eval_all.json").exists()
+    dest = workdir / "results" / "kvasir-seg" / "sanet-e300"
+    assert _script(workdir, "collect.sh", run, dest, "SANet").returncode == 0
+    kept = {p.name for p in dest.iterdir()}
+    assert {"weights.txt", "predictions.npz", "eval_test.json"} <= kept and "final.safetensors" not in kept
+    weights = (dest / "weights.txt").read_text()
+    assert f"{weights_bytes} bytes, sha256 " in weights
+    if weights_bytes < 48_000_000:  # came back in two parts, checked against their SHA-256
+        assert (run / "final.safetensors").stat().st_size == weights_bytes and "lent GPU" not in weights
+    else:
+        assert not (run / "final.safetensors").exists() and "left on the lent GPU machine" in weights
+
+
+def test_fetching_names_what_did_not_come_back(workdir: Path) -> None:
+    back = _run_on_a_gpu(workdir, 50_000_000, files=("predictions.npz",))
+    proc = _script(workdir, "lent_gpu_fetch.sh", back, workdir / "runs" / "a", workdir / "cross")
+    assert proc.returncode == 1 and "neither the weights nor their evaluation came back" in proc.stderr
+    shutil.rmtree(workdir / "there")
+    shutil.rmtree(back)
+    back = _run_on_a_gpu(workdir, 50_000_000)
+    proc = _script(workdir, "lent_gpu_fetch.sh", back, workdir / "runs" / "b")
+    assert proc.returncode == 1 and "cross.tar came back: name where it goes" in proc.stderr

@@ -15,9 +15,13 @@ done
 weights=$src/final.safetensors
 if [[ -f $weights && $(stat -c %s "$weights") -le $GIT_FILE_LIMIT ]]; then
   cp "$weights" "$dst/"
-elif [[ -f $weights ]]; then
-  echo "final.safetensors not kept in git: $(stat -c %s "$weights") bytes, sha256 $(sha256sum "$weights" | cut -d' ' -f1)" \
-    > "$dst/weights.txt"
+elif [[ -f $weights || -f $src/weights.txt ]]; then  # weights.txt: they stayed on a lent GPU machine
+  if [[ -f $weights ]]; then
+    echo "final.safetensors not kept in git: $(stat -c %s "$weights") bytes, sha256 $(sha256sum "$weights" | cut -d' ' -f1)" \
+      > "$dst/weights.txt"
+  else
+    cp "$src/weights.txt" "$dst/"
+  fi
   if [[ -f $src/predictions.npz ]]; then cp "$src/predictions.npz" "$dst/"; fi
 fi
 echo "$desc" > "$dst/provenance.txt"

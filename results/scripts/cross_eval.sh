@@ -9,7 +9,7 @@ ckpt=$run/last.pt
 [[ -f $ckpt ]] || ckpt=$run/final.safetensors
 mkdir -p "$dest"
 cp "$run/config.json" "$dest/config.json"
-cmd=(microaunet evaluate --threads 1 --toolbox --ckpt "$ckpt" --data "$data" --split all --out "$dest/eval_all.json")
+cmd=(microaunet evaluate --threads "${EVAL_THREADS:-1}" --toolbox --ckpt "$ckpt" --data "$data" --split all --out "$dest/eval_all.json")
 echo "${cmd[*]}" > "$dest/command.txt"
 echo "${COMMIT:-$(git rev-parse HEAD)}" > "$dest/commit.txt"
 "${cmd[@]}" | tee "$dest/eval_all.txt"

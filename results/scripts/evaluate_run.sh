@@ -8,7 +8,7 @@ set -euo pipefail
 run=$1 data=$2 split=$3
 ckpt=$run/last.pt
 [[ -f $ckpt ]] || ckpt=$run/final.safetensors
-eval_cmd=(microaunet evaluate --threads 1 --toolbox --ckpt "$ckpt" --data "$data" --split "$split"
+eval_cmd=(microaunet evaluate --threads "${EVAL_THREADS:-1}" --toolbox --ckpt "$ckpt" --data "$data" --split "$split"
           --out "$run/eval_test.json" --save-predictions "$run/predictions.npz")
 echo "${eval_cmd[*]}" > "$run/eval_command.txt"
 "${eval_cmd[@]}" | tee "$run/eval_test.txt"
