@@ -91,6 +91,8 @@ def test_compare_command(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert result["difference"] == pytest.approx(0.2) and (result["a_better"], result["b_better"]) == (2, 1)
     assert main(["compare", str(a), str(b)]) == 0
     assert "A higher on 2 images, B on 1, equal on 0" in capsys.readouterr().out
+    assert main(["compare", str(a), str(b), "--resamples", "0"]) == 2
+    assert "--resamples must be at least 1, not 0" in capsys.readouterr().err
     c = _write_eval(tmp_path / "c.json", {"w": 0.5})
     assert main(["compare", str(a), str(c)]) == 2
     assert f"{a} and {c} were not evaluated on the same images" in capsys.readouterr().err
