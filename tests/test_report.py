@@ -145,7 +145,7 @@ def test_seed_spread_gives_the_difference_a_t_test_resolves(tmp_path: Path) -> N
     assert records[0]["resolvable_dice_pooled"] == pytest.approx(2.7764451 * 0.1 * (2 / 3) ** 0.5, rel=1e-6)
 
 
-def test_comparisons_pair_runs_of_the_same_seed_image_by_image(tmp_path: Path) -> None:
+def test_comparisons_pair_runs_of_the_same_seed_trained_and_tested_alike_image_by_image(tmp_path: Path) -> None:
     cvc = "data/CVC-ClinicDB/PNG"
     for seed in (1, 2, 3):
         _write_run(tmp_path, f"teacher-s{seed}", "malunet", seed, 0.8, rows={"a": 0.9, "b": 0.7, "c": 0.8})
@@ -155,13 +155,19 @@ def test_comparisons_pair_runs_of_the_same_seed_image_by_image(tmp_path: Path) -
     _write_run(tmp_path, "control-s2", "microaunet", 2, 0.5, rows={"a": 0.5, "b": 0.8, "c": 0.5})
     _write_run(tmp_path, "student-cvc", "microaunet", 1, 0.6, distill=DISTILL, train=cvc, test=cvc, rows={"a": 0.1})
     _write_run(tmp_path, "teacher-e300", "malunet", 1, 0.8, epochs=300)
+    _write_run(tmp_path, "teacher-on-cvc", "malunet", 1, 0.5, test=cvc, part="all", rows={"x": 0.6, "y": 0.2})
+    _write_run(tmp_path, "student-on-cvc", "microaunet", 1, 0.5, test=cvc, part="all", distill=DISTILL,
+               rows={"x": 0.3, "y": 0.3})
     text, records = comparison_section(group(collect(tmp_path)))
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines() if line.startswith("|")][2:]
-    assert [(r[0], r[1], r[2], r[3], r[4]) for r in rows] == [
-        ("Kvasir-SEG", "100", "1", "MicroAUNet", "MALUNet"), ("Kvasir-SEG", "100", "2", "MicroAUNet", "MALUNet"),
-        ("Kvasir-SEG", "100", "2", "MicroAUNet", "MicroAUNet, supervised only")]
-    assert rows[0][5:8] == ["0.600", "0.800", "-0.200"] and rows[0][10] == "1 / 2"
-    assert rows[2][7:] == ["+0.000", "+0.000 to +0.000", "1.0000", "0 / 0"]
+    assert [tuple(r[:6]) for r in rows] == [
+        ("Kvasir-SEG", "Kvasir-SEG paper:test", "100", "1", "MicroAUNet", "MALUNet"),
+        ("Kvasir-SEG", "Kvasir-SEG paper:test", "100", "2", "MicroAUNet", "MALUNet"),
+        ("Kvasir-SEG", "Kvasir-SEG paper:test", "100", "2", "MicroAUNet", "MicroAUNet, supervised only"),
+        ("Kvasir-SEG", "CVC-ClinicDB all", "100", "1", "MicroAUNet", "MALUNet")]
+    assert rows[0][6:9] == ["0.600", "0.800", "-0.200"] and rows[0][11] == "1 / 2"
+    assert rows[2][8:] == ["+0.000", "+0.000 to +0.000", "1.0000", "0 / 0"]
+    assert rows[3][6:9] == ["0.300", "0.400", "-0.100"] and rows[3][11] == "1 / 1"
     assert records[0]["difference"] == pytest.approx(-0.2) and records[0]["images"] == 3
     assert comparison_section([])[0].endswith("(no evaluations of this kind yet)\n")
 

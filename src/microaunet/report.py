@@ -225,20 +225,24 @@ def seed_section(groups: list[Group]) -> tuple[str, list[dict[str, Any]]]:
 
 
 def comparison_section(groups: list[Group]) -> tuple[str, list[dict[str, Any]]]:
-    """The pairs of COMPARISONS on each dataset's paper split, seed by seed, compared on the same test images:
-    the per-image Dice difference, its bootstrap interval and permutation p-value (see compare.py)."""
+    """The pairs of COMPARISONS, seed by seed, wherever both were trained and tested alike (each dataset's paper
+    split, and all of the other dataset), compared on the same test images: the per-image Dice difference, its
+    bootstrap interval and permutation p-value (see compare.py)."""
     from .compare import paired_comparison, paired_values
 
-    on_paper_split = [g for g in groups if g.on_paper_split]
-    settings = sorted({(g.tested_on, g.epochs) for g in on_paper_split},
-                      key=lambda k: (_rank(DATASETS, k[0]), -(k[1] or 0)))
-    head = ["tested on", "epochs", "seed", "A", "B", "Dice/img A", "Dice/img B", "A - B", "95% interval", "p",
-            "images A / B higher"]
+    def setting(g: Group) -> tuple:
+        return g.trained_on, g.tested_on, g.test_split, g.epochs
+
+    settings = sorted({setting(g) for g in groups},
+                      key=lambda k: (not k[0] == k[1], _rank(DATASETS, k[0]), -(k[3] or 0), k[2]))
+    head = ["trained on", "tested on", "epochs", "seed", "A", "B", "Dice/img A", "Dice/img B", "A - B",
+            "95% interval", "p", "images A / B higher"]
     lines = _markdown_head(head)
     records = []
-    for dataset, epochs in settings:
+    for trained_on, tested_on, test_split, epochs in settings:
         for label_a, label_b in COMPARISONS:
-            side = {name: [g for g in on_paper_split if (g.label, g.tested_on, g.epochs) == (name, dataset, epochs)]
+            side = {name: [g for g in groups if g.label == name and setting(g) == (trained_on, tested_on, test_split,
+                                                                                    epochs)]
                     for name in (label_a, label_b)}
             pairs = [(ga, gb, a, b) for ga in side[label_a] for gb in side[label_b]
                      for a in ga.members for b in gb.members if a.seed is not None and a.seed == b.seed]
@@ -247,12 +251,13 @@ def comparison_section(groups: list[Group]) -> tuple[str, list[dict[str, Any]]]:
                                        (str(a.path), str(b.path)))
                 c = paired_comparison(*values)
                 lines.append("| " + " | ".join([
-                    dataset, str(epochs), str(a.seed), ga.name, gb.name, f"{c.mean_a:.3f}", f"{c.mean_b:.3f}",
-                    f"{c.difference:+.3f}", f"{c.ci_low:+.3f} to {c.ci_high:+.3f}", f"{c.p_value:.4f}",
-                    f"{c.a_better} / {c.b_better}"]) + " |")
-                records.append({"tested_on": dataset, "epochs": epochs, "seed": a.seed, "a": ga.name,
-                                "b": gb.name} | c.as_dict())
-    caption = ("Paired comparisons: two runs of the same seed on the same test images (the paper's split). A - B: "
+                    trained_on, f"{tested_on} {test_split}", str(epochs), str(a.seed), ga.name, gb.name,
+                    f"{c.mean_a:.3f}", f"{c.mean_b:.3f}", f"{c.difference:+.3f}",
+                    f"{c.ci_low:+.3f} to {c.ci_high:+.3f}", f"{c.p_value:.4f}", f"{c.a_better} / {c.b_better}"]) + " |")
+                records.append({"trained_on": trained_on, "tested_on": tested_on, "test_split": test_split,
+                                "epochs": epochs, "seed": a.seed, "a": ga.name, "b": gb.name} | c.as_dict())
+    caption = ("Paired comparisons: two runs of the same seed, trained alike, on the same test images (in domain: "
+               "the paper's split; across datasets: all of the other one). A - B: "
                "mean over images of the difference in per-image Dice (at the evaluation size); 95% interval: "
                "percentile bootstrap over the test images (10,000 resamples); p: two-sided paired sign-flip "
                "permutation test of no difference (10,000 draws: 0.0001 is the smallest p they can give), each row on "
