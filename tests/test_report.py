@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -308,3 +310,25 @@ def test_qualitative_figure_wraps_a_long_model_name_above_its_schedule(tmp_path:
     image_column, model_column = slice(0, 192), slice(2 * 192, 3 * 192)
     assert [line[:, image_column].any() for line in lines] == [True, False, False]
     assert [line[:, model_column].any() for line in lines] == [True, True, True]
+
+
+def test_dice_by_polyp_size_groups_the_test_images_by_the_share_their_polyp_covers(tmp_path: Path) -> None:
+    data = tmp_path / "Kvasir-SEG"
+    (data / "images").mkdir(parents=True)
+    (data / "masks").mkdir()
+    sides = {"a": 4, "b": 8, "c": 12, "d": 16, "e": 20, "f": 24}  # square polyps in 32x32 images: shares grow a..f
+    for name, side in sides.items():
+        mask = np.zeros((32, 32), np.uint8)
+        mask[:side, :side] = 255
+        cv2.imwrite(str(data / "images" / f"{name}.png"), np.zeros((32, 32, 3), np.uint8))
+        cv2.imwrite(str(data / "masks" / f"{name}.png"), mask)
+    dice = {"a": 0.1, "b": 0.3, "c": 0.5, "d": 0.6, "e": 0.8, "f": 1.0}
+    _write_run(tmp_path / "results", "teacher", "malunet", 1, 0.5, rows=dice, epochs=300)
+    _write_run(tmp_path / "results", "teacher-e100", "malunet", 1, 0.5, rows=dice)  # another schedule: left out
+    script = Path(__file__).resolve().parents[1] / "results" / "scripts" / "dice_by_polyp_size.py"
+    proc = subprocess.run([sys.executable, str(script), "--results", str(tmp_path / "results"), "--kvasir", str(data)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert f"small < {144 / 1024:.3f} <= medium < {400 / 1024:.3f} <= large" in proc.stdout
+    assert "| MALUNet | 1 | 0.200 | 0.550 | 0.900 | 0.550 |" in proc.stdout
+    assert proc.stdout.count("| MALUNet |") == 1 and "CVC-ClinicDB" not in proc.stdout
