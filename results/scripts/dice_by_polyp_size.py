@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 from microaunet.data import find_pairs, read_mask  # noqa: E402
 from microaunet.evaluations import Group, collect, group  # noqa: E402
 from microaunet.paper import DATASETS  # noqa: E402
-from microaunet.report import SUMMARY_ORDER, _rank  # noqa: E402
+from microaunet.report import SUMMARY_ORDER, rank  # noqa: E402
 
 GROUPS = ("small", "medium", "large")
 
@@ -53,7 +53,7 @@ def dataset_table(groups: list[Group], data: Path) -> str:
     lines = [f"{groups[0].tested_on}, {len(ids)} test images; polyp share of the image: small < {cuts[0]:.3f} "
              f"<= medium < {cuts[1]:.3f} <= large (median {np.median(list(shares.values())):.3f})", "",
              "| model | seeds | " + " | ".join(head) + " | all |", "|---|---|" + "---|" * (len(head) + 1)]
-    for g in sorted(groups, key=lambda g: (_rank(SUMMARY_ORDER, g.label), g.precision)):
+    for g in sorted(groups, key=lambda g: (rank(SUMMARY_ORDER, g.label), g.precision)):
         cells = [f"{mean_dice(g, ids_):.3f}" for ids_ in by_size] + [f"{mean_dice(g, set(ids)):.3f}"]
         lines.append(f"| {g.name} | {','.join(str(m.seed) for m in g.members)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

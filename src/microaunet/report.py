@@ -140,7 +140,7 @@ def schedule_tables(caption: str, groups: list[Group], columns: tuple, with_pape
     return f"{caption}\n\n" + "\n\n".join(tables) + "\n", records
 
 
-def _rank(order: tuple[str, ...], name: str) -> tuple[int, str]:
+def rank(order: tuple[str, ...], name: str) -> tuple[int, str]:
     """Sort key: the position in ``order``, names not in it after, alphabetically."""
     return (order.index(name) if name in order else len(order), name)
 
@@ -174,7 +174,7 @@ def summary_section(groups: list[Group], params: dict[str, int]) -> tuple[str, l
     """The README's tables: pooled / per-image Dice of every model trained and tested on one dataset's paper
     split, one table per schedule (longest first), one column per dataset, the paper's pooled Dice beside."""
     on_paper_split = [g for g in groups if g.on_paper_split]
-    datasets = sorted({g.tested_on for g in on_paper_split}, key=lambda d: _rank(DATASETS, d))
+    datasets = sorted({g.tested_on for g in on_paper_split}, key=lambda d: rank(DATASETS, d))
     head = ["model", "parameters", *datasets, "seeds", "paper (pooled)"]
     parts, records = [], []
     for epochs, same in by_schedule(on_paper_split):
@@ -183,7 +183,7 @@ def summary_section(groups: list[Group], params: dict[str, int]) -> tuple[str, l
             rows.setdefault((g.label, g.precision), {})[g.tested_on] = g
         lines = [f"{schedule_title(epochs)}:", "", "| " + " | ".join(head) + " |",
                  "|---|---:|" + "---|" * (len(head) - 2)]
-        for key in sorted(rows, key=lambda k: (_rank(SUMMARY_ORDER, k[0]), k[1])):
+        for key in sorted(rows, key=lambda k: (rank(SUMMARY_ORDER, k[0]), k[1])):
             line, row_records = _summary_row(rows[key], datasets, params)
             lines.append(line)
             records += row_records
@@ -205,8 +205,8 @@ def seed_section(groups: list[Group]) -> tuple[str, list[dict[str, Any]]]:
             "resolvable Dice/img"]
     lines = _markdown_head(head)
     records = []
-    for g in sorted(several, key=lambda g: (_rank(DATASETS, g.tested_on), -(g.epochs or 0),
-                                            _rank(SUMMARY_ORDER, g.label))):
+    for g in sorted(several, key=lambda g: (rank(DATASETS, g.tested_on), -(g.epochs or 0),
+                                            rank(SUMMARY_ORDER, g.label))):
         n = len(g.members)
         factor = float(student_t.ppf(0.975, 2 * n - 2)) * (2 / n) ** 0.5
         sds = [g.stats(c)[1] for c in DICE]
@@ -234,7 +234,7 @@ def comparison_section(groups: list[Group]) -> tuple[str, list[dict[str, Any]]]:
         return g.trained_on, g.tested_on, g.test_split, g.epochs
 
     settings = sorted({setting(g) for g in groups},
-                      key=lambda k: (not k[0] == k[1], _rank(DATASETS, k[0]), -(k[3] or 0), k[2]))
+                      key=lambda k: (not k[0] == k[1], rank(DATASETS, k[0]), -(k[3] or 0), k[2]))
     head = ["trained on", "tested on", "epochs", "seed", "A", "B", "Dice/img A", "Dice/img B", "A - B",
             "95% interval", "p", "images A / B higher"]
     lines = _markdown_head(head)
