@@ -55,7 +55,7 @@ def dataset_table(groups: list[Group], data: Path) -> str:
              "| model | seeds | " + " | ".join(head) + " | all |", "|---|---|" + "---|" * (len(head) + 1)]
     for g in sorted(groups, key=lambda g: (rank(SUMMARY_ORDER, g.label), g.precision)):
         cells = [f"{mean_dice(g, ids_):.3f}" for ids_ in by_size] + [f"{mean_dice(g, set(ids)):.3f}"]
-        lines.append(f"| {g.name} | {','.join(str(m.seed) for m in g.members)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {g.name} | {g.seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

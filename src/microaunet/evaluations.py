@@ -119,6 +119,11 @@ class Group:
         return self.in_domain and self.split_definition == "paper"
 
     @property
+    def seeds(self) -> str:
+        """The seeds of the group's runs as the tables list them: '42,43,44'."""
+        return ",".join(str(m.seed) for m in self.members)
+
+    @property
     def name(self) -> str:
         """The label, with the training precision where it is not float32: 'UNet (bf16)'."""
         return self.label + ("" if self.precision == "fp32" else f" ({self.precision})")

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .evaluations import DISPLAY_NAMES, Evaluation, Group, collect, group
+from .evaluations import DISPLAY_NAMES, Group, collect, group
 from .paper import DATASETS, PAPER_EPOCHS, paper_result
 
 # (column title, result family, aggregate, metric, format); family "main" is the evaluation size
@@ -68,7 +68,7 @@ def group_table(groups: list[Group], columns: tuple, with_paper: bool = False) -
     paper_row_after = {(g.label, g.tested_on): i for i, g in enumerate(groups)
                        if with_paper and g.on_paper_split}
     for i, g in enumerate(groups):
-        seeds = ",".join(str(m.seed) for m in g.members)
+        seeds = g.seeds
         all_stats = [g.stats(c) for c in columns]
         schedule = f"{g.epochs}" + ("" if g.precision == "fp32" else f" {g.precision}")
         lines.append("| " + " | ".join([g.label, g.trained_on, f"{g.tested_on} {g.test_split}", schedule, seeds]
@@ -87,9 +87,8 @@ def group_table(groups: list[Group], columns: tuple, with_paper: bool = False) -
     return "\n".join(lines), records
 
 
-def sections(rows: list[Evaluation]) -> dict[str, tuple[str, list[Group], tuple, bool]]:
+def sections(groups: list[Group]) -> dict[str, tuple[str, list[Group], tuple, bool]]:
     """Each table: (caption, groups, columns, whether the paper's values sit beside ours)."""
-    groups = group(rows)
     in_domain = [g for g in groups if g.in_domain]
     main = [g for g in in_domain if g.label not in ABLATED]
     ablation = [g for g in in_domain if g.label in ABLATION_LABELS]
@@ -157,7 +156,7 @@ def _summary_row(by_dataset: dict[str, Group], datasets: list[str], params: dict
             continue
         stats = [g.stats(c) for c in DICE]
         cells.append(" / ".join(_cell(s, c[4], len(g.members)) for s, c in zip(stats, DICE)))
-        seeds[d] = ",".join(str(m.seed) for m in g.members)
+        seeds[d] = g.seeds
         records.append({"model": g.label, "precision": g.precision, "epochs": g.epochs, "dataset": d,
                         "seeds": seeds[d], "dice_pooled": stats[0][0], "dice_pooled_std": stats[0][1],
                         "dice_per_image": stats[1][0], "dice_per_image_std": stats[1][1]})
@@ -210,7 +209,7 @@ def seed_section(groups: list[Group]) -> tuple[str, list[dict[str, Any]]]:
         n = len(g.members)
         factor = float(student_t.ppf(0.975, 2 * n - 2)) * (2 / n) ** 0.5
         sds = [g.stats(c)[1] for c in DICE]
-        lines.append("| " + " | ".join([g.name, g.tested_on, str(g.epochs), ",".join(str(m.seed) for m in g.members)]
+        lines.append("| " + " | ".join([g.name, g.tested_on, str(g.epochs), g.seeds]
                                        + [f"{sd:.3f}" for sd in sds] + [f"{factor * sd:.3f}" for sd in sds]) + " |")
         records.append({"model": g.name, "tested_on": g.tested_on, "epochs": g.epochs, "seeds": n,
                         "dice_pooled_std": sds[0], "dice_per_image_std": sds[1],
@@ -234,7 +233,7 @@ def comparison_section(groups: list[Group]) -> tuple[str, list[dict[str, Any]]]:
         return g.trained_on, g.tested_on, g.test_split, g.epochs
 
     settings = sorted({setting(g) for g in groups},
-                      key=lambda k: (not k[0] == k[1], rank(DATASETS, k[0]), -(k[3] or 0), k[2]))
+                      key=lambda k: (k[0] != k[1], rank(DATASETS, k[0]), -(k[3] or 0), k[2]))
     head = ["trained on", "tested on", "epochs", "seed", "A", "B", "Dice/img A", "Dice/img B", "A - B",
             "95% interval", "p", "images A / B higher"]
     lines = _markdown_head(head)
@@ -308,7 +307,7 @@ def report(root: str | Path, out_dir: str | Path | None = None) -> str:
     """Markdown of every table; with ``out_dir``, also tables.md, one CSV per table and the figures."""
     rows = collect(root)
     groups = group(rows)
-    tables = sections(rows)
+    tables = sections(groups)
     table2, complexity_records = complexity_section(Path(root))
     results = {
         "summary": summary_section(groups, {r["model"]: r["params"] for r in complexity_records}),
@@ -326,18 +325,17 @@ def report(root: str | Path, out_dir: str | Path | None = None) -> str:
         out_dir.mkdir(parents=True, exist_ok=True)
         for name, (_, records) in results.items():
             write_csv(out_dir / f"{name}.csv", records)
-        parts.append(figures(rows, {r["model"]: r for r in complexity_records}, out_dir))
+        parts.append(figures(tables["table1"][1], {r["model"]: r for r in complexity_records}, out_dir))
     text = "\n".join(parts)
     if out_dir:
         (out_dir / "tables.md").write_text(text)
     return text
 
 
-def figures(rows: list[Evaluation], complexity: dict[str, dict[str, Any]], out_dir: Path) -> str:
-    """Figures 3-5 under ``out_dir``; Markdown that shows them (or says why one is missing)."""
+def figures(main: list[Group], complexity: dict[str, dict[str, Any]], out_dir: Path) -> str:
+    """Figures 3-5 of the Table 1 groups under ``out_dir``; Markdown that shows them (or says why one is missing)."""
     from .figures import qualitative_figure, radar_figure, scatter_figure
 
-    main = sections(rows)["table1"][1]
     lines = ["Figures"]
     if not main:
         return "Figures: no in-domain evaluations yet\n"
