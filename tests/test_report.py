@@ -197,15 +197,16 @@ def test_cross_dataset_and_unseen_video_runs_go_to_the_generalisation_table(tmp_
     _write_run(tmp_path, "sequence", "malunet", 1, 0.5, train=cvc, test=cvc, split="sequence")
     _write_run(tmp_path, "random", "unet", 1, 0.7, split="random")
     _write_run(tmp_path, "ablated", "microaunet", 1, 0.7, distill={"imitation": False, "preference": True})
+    tables = sections(group(collect(tmp_path)))
     found = {name: [(g.label, g.tested_on, g.test_split) for g in groups]
-             for name, (_, groups, _, _) in sections(group(collect(tmp_path))).items()}
+             for name, (_, groups, _, _) in tables.items()}
     assert found["table1"] == [("MALUNet", "Kvasir-SEG", "paper:test"), ("UNet", "Kvasir-SEG", "random:test")]
     assert found["generalisation"] == [("MALUNet", "CVC-ClinicDB", "paper:test"), ("MALUNet", "CVC-ClinicDB", "all"),
                                        ("MALUNet", "CVC-ClinicDB", "sequence:test")]
     assert found["table3"] == [("MicroAUNet-2 (no imitation)", "Kvasir-SEG", "paper:test")]
-    table, _ = group_table(sections(group(collect(tmp_path)))["generalisation"][1], MAIN_COLUMNS, with_paper=True)
+    table, _ = group_table(tables["generalisation"][1], MAIN_COLUMNS, with_paper=True)
     assert "(paper)" not in table  # the paper's numbers sit beside the paper's protocol only
-    table, _ = group_table(sections(group(collect(tmp_path)))["table1"][1], MAIN_COLUMNS, with_paper=True)
+    table, _ = group_table(tables["table1"][1], MAIN_COLUMNS, with_paper=True)
     assert "*MALUNet (paper)*" in table and "*UNet (paper)*" not in table
 
 
