@@ -10,6 +10,7 @@ set -euo pipefail
 run=$1 data=$2 split=$3
 shift 3
 [[ $1 == -- ]] && shift
+command -v "$1" > /dev/null || { echo "run.sh: $1 is not on PATH (activate the virtual environment); nothing recorded" >&2; exit 1; }
 mkdir -p "$run"
 echo "$*" > "$run/command.txt"
 echo "${COMMIT:-$(git rev-parse HEAD)} ($(date -u +%FT%TZ))" >> "$run/commit.txt"
