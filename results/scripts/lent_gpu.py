@@ -4,6 +4,8 @@ the official layout there.
     python results/scripts/lent_gpu.py pack ../shared/data/Kvasir-SEG .gpu-kvasir
     python results/scripts/lent_gpu.py unpack .gpu-kvasir ../shared/data      (on the GPU machine)
 
+CVC-ClinicDB packs from its own folder or from PNG/ below it, and unpacks to DATA/CVC-ClinicDB/PNG either way.
+
 What the package reads is unchanged: Kvasir-SEG images travel as their original JPEG files and its
 masks as 1-bit PNGs of the same binarisation (gray >= 128) the loader applies; CVC-ClinicDB images
 travel as lossless WebP and are written back as PNG. ``pack`` checks every converted file against
@@ -22,7 +24,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
 from microaunet.data.io import read_image, read_mask  # noqa: E402
-from microaunet.data.pairs import find_pairs  # noqa: E402
+from microaunet.data.pairs import CVC_SUBFOLDERS, find_pairs  # noqa: E402
 
 
 def _webp(rgb: np.ndarray) -> bytes:
@@ -39,13 +41,14 @@ def _from_webp(path: Path) -> np.ndarray:
 def pack(root: Path, dest: Path) -> None:
     dataset = find_pairs(root)
     image_dir, mask_dir = dataset.samples[0].image.parent, dataset.samples[0].mask.parent
-    top = root if (root / "images").is_dir() else root.parent  # CVC-ClinicDB: PNG/ sits below the name
-    out = dest / top.name / image_dir.relative_to(top).parent
+    base = image_dir.parent  # Kvasir-SEG, or CVC-ClinicDB/PNG: the dataset keeps its name above PNG/
+    top = base.parent if base.name in CVC_SUBFOLDERS else base
+    out = dest / top.name / base.relative_to(top)
     (out / image_dir.name).mkdir(parents=True, exist_ok=True)
     (out / mask_dir.name).mkdir(parents=True, exist_ok=True)
-    for meta in (root / "metadata.csv", root.parent / "metadata.csv"):
-        if meta.is_file():
-            shutil.copy2(meta, dest / meta.relative_to(top.parent))
+    for folder in {base, top}:
+        if (folder / "metadata.csv").is_file():
+            shutil.copy2(folder / "metadata.csv", dest / top.name / folder.relative_to(top) / "metadata.csv")
     for s in dataset.samples:
         if s.image.suffix.lower() in (".jpg", ".jpeg"):
             shutil.copy2(s.image, out / image_dir.name / s.image.name)
