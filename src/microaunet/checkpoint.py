@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .models import build_model
+from .models import MODELS, build_model
 
 
 def atomic_save(obj: Any, path: Path) -> None:
@@ -37,10 +37,32 @@ def save_weights(model: nn.Module, model_name: str, path: Path, meta: dict[str, 
 
 
 def read_safetensors_header(path: Path) -> dict[str, str]:
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
-    with safe_open(str(path), framework="pt") as f:
-        return dict(f.metadata() or {})
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ValueError(f"{path}: not a readable .safetensors weights file ({e})") from None
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A training checkpoint (.pt) as a dict, unpickled with ``weights_only=True``.
+
+    Checkpoints travel between users, and a full unpickler runs whatever code a crafted file names; the
+    restricted one admits only tensors and plain containers, which is all a checkpoint of this package holds.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # a corrupt, foreign or crafted file: say which, run nothing
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ValueError(f"{path}: not a readable checkpoint ({reason})") from None
+    if not isinstance(ckpt, dict) or "ema" not in ckpt or "model_name" not in ckpt:
+        raise ValueError(f"{path}: not a microaunet training checkpoint (needs 'model_name' and 'ema')")
+    return ckpt
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
@@ -55,17 +77,23 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
         header = read_safetensors_header(path)
         if "model" not in header:
             raise ValueError(f"{path}: no 'model' entry in the safetensors header; not a microaunet weights file")
-        info = {"model": header["model"], **json.loads(header.get("meta", "{}"))}
-        state = load_file(str(path))
-    else:
         try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as e:  # a corrupt or foreign file: say which
-            raise ValueError(f"{path}: not a readable checkpoint ({e})") from None
-        if not isinstance(ckpt, dict) or "ema" not in ckpt or "model_name" not in ckpt:
-            raise ValueError(f"{path}: not a microaunet training checkpoint (needs 'model_name' and 'ema')")
+            info = {"model": header["model"], **json.loads(header.get("meta", "{}"))}
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: the safetensors header's 'meta' entry is not JSON ({e})") from None
+        try:
+            state = load_file(str(path))
+        except Exception as e:  # a truncated tensor section: SafetensorError, or an OSError from the mmap
+            raise ValueError(f"{path}: not a readable .safetensors weights file ({e})") from None
+    else:
+        ckpt = load_checkpoint(path)
         info = {"model": ckpt["model_name"], "epoch": ckpt.get("epoch"), "config": ckpt.get("config", {})}
         state = ckpt["ema"]
+    if info["model"] not in MODELS:
+        raise ValueError(f"{path}: holds weights of an unknown model '{info['model']}'")
     model = build_model(info["model"])
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise ValueError(f"{path}: its weights do not fit a {info['model']} ({str(e).splitlines()[0]})") from None
     return model.eval(), info

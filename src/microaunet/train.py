@@ -25,7 +25,7 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
-from .checkpoint import atomic_save, save_weights
+from .checkpoint import atomic_save, load_checkpoint, save_weights
 from .data import SampleArrays, load_training_data
 from .data.augment import augment, to_model_input
 from .layout import LAYOUTS, fastest_layout
@@ -199,7 +199,7 @@ class Trainer:
         path = self.out / "last.pt"
         if not path.is_file():
             return False
-        self.load_state(torch.load(path, map_location=self.device, weights_only=False))
+        self.load_state(load_checkpoint(path, map_location=self.device))
         return True
 
     # training ------------------------------------------------------------------------------
