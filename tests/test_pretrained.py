@@ -89,3 +89,15 @@ def test_shipped_student_onnx_parity() -> None:
     a = Segmenter().predict(image)
     b = Segmenter(backend="torch").predict(image)
     assert a.mask.shape == (256, 256) and np.abs(a.probability - b.probability).max() <= 1e-4
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_RUNS))
+def test_model_card_says_what_the_weights_are(name: str) -> None:
+    from microaunet import model_card
+
+    card = model_card(name)
+    run, data_parts = SHIPPED_RUNS[name]
+    config = json.loads((RESULTS / run / "config.json").read_text())
+    assert card["name"] == name and card["model"] == name.split("-")[0]
+    assert card["parameters"] == (24_881 if card["model"] == "microaunet" else 177_943)
+    assert (card["epochs"], card["seed"], card["trained_on"]) == (300, config["seed"], config["data"])

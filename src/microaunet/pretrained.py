@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
@@ -32,3 +33,18 @@ def load_pretrained(name: str = DEFAULT_PRETRAINED) -> nn.Module:
     model, info = load_model(pretrained_path(name))
     model.pretrained_info = info
     return model
+
+
+def model_card(name: str) -> dict[str, Any]:
+    """What is known of shipped weights: the network, its size, and how it was trained (from the file's header)."""
+    from .models import count_parameters
+
+    model, info = load_model(pretrained_path(name))
+    config = info.get("config", {})
+    extra = config.get("extra", {})
+    return {
+        "name": name, "model": info["model"], "parameters": count_parameters(model), "epochs": info.get("epochs"),
+        "trained_on": config.get("data"), "split": config.get("split"), "seed": config.get("seed"),
+        "input_size": config.get("size"), "teacher": extra.get("teacher_model"),
+        "distillation": extra.get("distill"),
+    }
