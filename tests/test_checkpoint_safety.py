@@ -86,3 +86,19 @@ def test_a_damaged_safetensors_file_gives_one_line(command: str, damage: str, sy
     assert main(_commands(weights, synthetic_dir, tmp_path)[command]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {weights}: not a readable .safetensors weights file") and err.count("\n") == 1
+
+
+def test_checkpoints_of_earlier_versions_still_load(synthetic_dir: Path, tmp_path: Path) -> None:
+    """Before 0.2 a checkpoint held its split's ids as numpy strings (from the decode cache): those load."""
+    import numpy as np
+
+    from microaunet.checkpoint import load_checkpoint, load_model
+    from microaunet.train import TrainConfig, Trainer
+
+    trainer = Trainer(TrainConfig(data=str(synthetic_dir), split="random", out=str(tmp_path / "run"), size=64,
+                                  batch_size=4, epochs=1, threads=1, layout="nchw"))
+    state = trainer.state()
+    state["split"]["train"] = [np.str_(i) for i in state["split"]["train"]]
+    torch.save(state, tmp_path / "old.pt")
+    assert load_checkpoint(tmp_path / "old.pt")["split"]["train"] == trainer.data.train.ids
+    assert load_model(tmp_path / "old.pt")[1]["model"] == "microaunet"

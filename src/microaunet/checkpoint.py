@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -46,6 +47,17 @@ def read_safetensors_header(path: Path) -> dict[str, str]:
         raise ValueError(f"{path}: not a readable .safetensors weights file ({e})") from None
 
 
+# Checkpoints written before 0.2 hold their split's image ids as numpy strings; rebuilding a numpy scalar from
+# its dtype and bytes runs no code, so exactly these types are admitted beside tensors and plain containers.
+NUMPY_STRING_SCALAR = [np.dtype, type(np.dtype(str)), np.str_("").__reduce__()[0]]
+
+
+def _unpickling_failure(e: Exception) -> str:
+    """The line of torch's long message that says what was refused (or the first line)."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return next((line for line in lines if "Unpickler error" in line), lines[0] if lines else type(e).__name__)
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """A training checkpoint (.pt) as a dict, unpickled with ``weights_only=True``.
 
@@ -56,10 +68,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals(NUMPY_STRING_SCALAR):
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # a corrupt, foreign or crafted file: say which, run nothing
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ValueError(f"{path}: not a readable checkpoint ({reason})") from None
+        raise ValueError(f"{path}: not a readable checkpoint ({_unpickling_failure(e)})") from None
     if not isinstance(ckpt, dict) or "ema" not in ckpt or "model_name" not in ckpt:
         raise ValueError(f"{path}: not a microaunet training checkpoint (needs 'model_name' and 'ema')")
     return ckpt

@@ -19,6 +19,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from .models import MODELS, build_model, count_parameters
+from .models.layers import Conv2d
 
 DISAGREEMENT = 0.10  # relative difference from the paper's value that gets flagged
 
@@ -28,9 +29,11 @@ def thop_macs(model: torch.nn.Module, x: torch.Tensor) -> float | None:
         warnings.simplefilter("ignore")  # thop imports distutils' deprecated Version classes
         try:
             from thop import profile
+            from thop.profile import register_hooks
         except ImportError:
             return None
-        macs, _ = profile(model, inputs=(x,), verbose=False)
+        # thop looks hooks up by exact type: the package's Conv2d subclass counts as the nn.Conv2d it is
+        macs, _ = profile(model, inputs=(x,), custom_ops={Conv2d: register_hooks[torch.nn.Conv2d]}, verbose=False)
     return float(macs)
 
 

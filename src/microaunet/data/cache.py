@@ -91,7 +91,7 @@ def load_samples(
     path = cache_dir / f"samples-{size}-{cache_key(samples, size)}.npz"
     if path.is_file():
         with np.load(path) as data:
-            return SampleArrays(list(data["ids"]), data["images"], data["masks"])
+            return SampleArrays([str(i) for i in data["ids"]], data["images"], data["masks"])
     arrays = decode_samples(samples, size, skip_bad)
     cache_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp.npz")

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .layers import Conv2d
+
 
 class GroupNorm(nn.GroupNorm):
     """nn.GroupNorm with an ONNX export that is precise and free of shape arithmetic.
@@ -51,9 +53,9 @@ class DWUnit(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, kernel_size: int = 3, dilation: int = 1) -> None:
         padding = dilation * (kernel_size - 1) // 2
         super().__init__(
-            nn.Conv2d(c_in, c_in, kernel_size, padding=padding, dilation=dilation, groups=c_in),
+            Conv2d(c_in, c_in, kernel_size, padding=padding, dilation=dilation, groups=c_in),
             group_norm(c_in),
-            nn.Conv2d(c_in, c_out, 1),
+            Conv2d(c_in, c_out, 1),
         )
 
 
@@ -62,10 +64,10 @@ class DWDConv(nn.Sequential):
 
     def __init__(self, c_in: int, c_out: int, dilation: int = 1) -> None:
         super().__init__(
-            nn.Conv2d(c_in, c_in, 3, padding=dilation, dilation=dilation, groups=c_in, bias=False),
+            Conv2d(c_in, c_in, 3, padding=dilation, dilation=dilation, groups=c_in, bias=False),
             nn.BatchNorm2d(c_in),
             nn.ReLU(inplace=True),
-            nn.Conv2d(c_in, c_out, 1, bias=False),
+            Conv2d(c_in, c_out, 1, bias=False),
             nn.BatchNorm2d(c_out),
             nn.ReLU(inplace=True),
         )
@@ -77,7 +79,7 @@ class DenseConv(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, dilation: int = 1) -> None:
         del dilation  # the ablation drops dilation together with the depthwise split
         super().__init__(
-            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+            Conv2d(c_in, c_out, 3, padding=1, bias=False),
             nn.BatchNorm2d(c_out),
             nn.ReLU(inplace=True),
         )
@@ -102,7 +104,7 @@ class LDGA(nn.Module):
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
         self.dw = DWUnit(c_in, c_in, kernel_size=3)
-        self.attn = nn.Conv2d(c_in, 1, 1, bias=False)
+        self.attn = Conv2d(c_in, 1, 1, bias=False)
         self.proj = DWUnit(c_in, c_out, kernel_size=1)
         self.shortcut = nn.Identity() if c_in == c_out else DWUnit(c_in, c_out, kernel_size=1)
 
@@ -135,7 +137,7 @@ class LSCAB(nn.Module):
         total = sum(skip_channels)
         self.channel_mix = nn.Conv1d(1, 1, 3, padding=1, bias=False)
         self.channel_fc = nn.Linear(total, total)
-        self.spatial_conv = nn.Conv2d(2, 1, 7, bias=False)
+        self.spatial_conv = Conv2d(2, 1, 7, bias=False)
         self.alpha = nn.Parameter(torch.tensor(0.5))
         self.beta = nn.Parameter(torch.tensor(0.5))
 
@@ -160,7 +162,7 @@ class GAU(nn.Module):
         self.gate = DWUnit(c_in, c_in, kernel_size=3)
         self.value = DWUnit(c_in, c_in, kernel_size=5)
         self.out = DWUnit(c_in, c_out, kernel_size=3)
-        self.shortcut = nn.Conv2d(c_in, c_out, 1)
+        self.shortcut = Conv2d(c_in, c_out, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         gated = torch.sigmoid(self.gate(x)) * F.gelu(self.value(x))
@@ -175,9 +177,9 @@ class DGA(nn.Module):
     def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
         g = c_in // 4
-        self.branches = nn.ModuleList(nn.Conv2d(g, g, 3, padding=d, dilation=d, groups=g) for d in self.dilations)
+        self.branches = nn.ModuleList(Conv2d(g, g, 3, padding=d, dilation=d, groups=g) for d in self.dilations)
         self.norm = group_norm(c_in)
-        self.mix = nn.Conv2d(c_in, c_in, 1)
+        self.mix = Conv2d(c_in, c_in, 1)
         self.gau = GAU(c_in, c_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -191,10 +193,10 @@ class IEA(nn.Module):
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.inp = nn.Conv2d(channels, channels, 1)
+        self.inp = Conv2d(channels, channels, 1)
         self.key = nn.Conv1d(channels, 4 * channels, 1, bias=False)
         self.value = nn.Conv1d(4 * channels, channels, 1, bias=False)
-        self.out = nn.Conv2d(channels, channels, 1, bias=False)
+        self.out = Conv2d(channels, channels, 1, bias=False)
         self.norm = group_norm(channels)
 
     def reset_memory(self) -> None:
@@ -217,7 +219,7 @@ class SCBridge(nn.Module):
     def __init__(self, skip_channels: list[int]) -> None:
         super().__init__()
         total = sum(skip_channels)
-        self.spatial_conv = nn.Conv2d(2, 1, 7, padding=9, dilation=3)
+        self.spatial_conv = Conv2d(2, 1, 7, padding=9, dilation=3)
         self.channel_mix = nn.Conv1d(1, 1, 3, padding=1, bias=False)
         self.channel_heads = nn.ModuleList(nn.Linear(total, c) for c in skip_channels)
 

@@ -16,6 +16,7 @@ from torch import nn
 
 from .blocks import DGA, IEA, LDGA, LSCAB, DenseConv, DWDBlock, DWDConv, SCBridge, group_norm, upsample2x
 from .common import FeatureOutput, check_input, malunet_init
+from .layers import Conv2d
 
 PAPER_WIDTHS = (4, 8, 12, 16, 24, 32)
 WIDE_WIDTHS = (8, 16, 24, 32, 48, 64)
@@ -40,7 +41,7 @@ class LightUNet(nn.Module):
         self.bridge = bridge
         self.decoders = nn.ModuleList(decoders)
         self.decoder_norms = nn.ModuleList(group_norm(c) for c in reversed(widths[:5]))
-        self.head = nn.Conv2d(widths[0], 1, 1)
+        self.head = Conv2d(widths[0], 1, 1)
 
     def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor | FeatureOutput:
         check_input(x, self.name)
@@ -83,8 +84,8 @@ def malunet(widths: Sequence[int] = WIDE_WIDTHS) -> LightUNet:
     """MALUNet (Ruan et al., BIBM 2022), the distillation teacher."""
     c = list(widths)
 
-    def conv3(c_in: int, c_out: int) -> nn.Conv2d:
-        return nn.Conv2d(c_in, c_out, 3, padding=1)
+    def conv3(c_in: int, c_out: int) -> Conv2d:
+        return Conv2d(c_in, c_out, 3, padding=1)
 
     encoders = [conv3(3, c[0]), conv3(c[0], c[1]), conv3(c[1], c[2])]
     encoders += [nn.Sequential(IEA(c[k - 1]), DGA(c[k - 1], c[k])) for k in (3, 4, 5)]
