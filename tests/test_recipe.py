@@ -126,3 +126,14 @@ def test_output_distillation_end_to_end(synthetic_dir: Path, tmp_path: Path) -> 
     with torch.no_grad():
         assert torch.allclose(shipped(x), from_checkpoint(x), atol=1e-6)
     assert list((tmp_path / "cache").glob("teacher-targets-*.npy"))  # computed once, cached for the next run
+
+
+def test_the_val_split_is_the_validation_set_training_carved(synthetic_dir: Path, tmp_path: Path) -> None:
+    """Recipe screens are scored on it: the same ids the trainer held out, never the test split."""
+    from microaunet.data import find_pairs, load_training_data
+    from microaunet.evaluate import split_ids
+
+    data = load_training_data(synthetic_dir, "random", 64, 0.25, 7, tmp_path / "cache")
+    dataset = find_pairs(synthetic_dir)
+    val = split_ids(dataset, "val", "random", split_seed=7, val_fraction=0.25)
+    assert val == data.val.ids and set(val).isdisjoint(split_ids(dataset, "test", "random", split_seed=7))

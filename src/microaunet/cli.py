@@ -211,7 +211,9 @@ def run_distill(args: argparse.Namespace) -> int:
 def evaluate_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ckpt", type=Path, required=True, help="checkpoint (.pt: its EMA weights) or .safetensors")
     p.add_argument("--data", type=Path, required=True)
-    p.add_argument("--split", default="test", choices=["test", "train", "all"], help="which part to evaluate")
+    p.add_argument("--split", default="test", choices=["test", "train", "val", "all"],
+                   help="which part to evaluate: val is the validation set training carved out of the training ids "
+                        "(same fraction and seed as the checkpoint's run) (default: test)")
     p.add_argument("--split-def",
                    help="split definition (default: the one the checkpoint was trained with, else paper)")
     p.add_argument("--size", type=int, default=256, help="model input size (default 256, the paper's)")
@@ -240,8 +242,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     model, info = load_model(args.ckpt)
     definition = args.split_def or info.get("config", {}).get("split") or "paper"
     predictions = {} if args.save_predictions else None
+    config = info.get("config", {})
     result = evaluate_split(model.to(memory_format=torch.channels_last), args.data, args.split, definition,
-                            args.size, args.threshold, args.tolerance, toolbox=args.toolbox, predictions=predictions)
+                            args.size, args.threshold, args.tolerance, split_seed=config.get("split_seed", 42),
+                            toolbox=args.toolbox, predictions=predictions,
+                            val_fraction=config.get("val_fraction", 0.1))
     if args.save_predictions:
         save_predictions(args.save_predictions, predictions)
     epochs = info.get("epoch") or info.get("epochs")
