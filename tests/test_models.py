@@ -5,7 +5,7 @@ import torch
 
 from microaunet.losses import bce_dice_loss
 from microaunet.models import MODELS, FeatureOutput, build_model, count_parameters, list_models
-from microaunet.models.blocks import LSCAB
+from microaunet.models.microaunet import LSCAB
 
 EXACT = {"microaunet": 24_881, "microaunet-wide": 84_281, "malunet": 177_943, "microaunet-nodwd": 55_920}
 

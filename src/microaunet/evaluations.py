@@ -11,9 +11,7 @@ from typing import Any
 import numpy as np
 
 from .evaluate import split_label
-
-DISPLAY_NAMES = {"unet": "UNet", "sanet": "SANet", "unext-s": "UNeXt-S", "malunet": "MALUNet",
-                 "microaunet": "MicroAUNet", "microaunet-wide": "MicroAUNet-wide", "microaunet-nodwd": "MicroAUNet-1"}
+from .models import display_name
 
 # splits whose test set holds whole video sequences that training never saw: a test of generalisation
 UNSEEN_VIDEO_SPLITS = ("sequence",)
@@ -27,7 +25,7 @@ def dataset_name(path: str) -> str:
 
 def run_label(model: str, config: dict[str, Any]) -> str:
     """The paper's name for a trained variant: MicroAUNet means distilled, as in the paper."""
-    name = DISPLAY_NAMES.get(model, model)
+    name = display_name(model)
     distill = config.get("extra", {}).get("distill")
     if model in ("microaunet", "microaunet-nodwd"):
         if not distill:

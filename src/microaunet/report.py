@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .evaluations import DISPLAY_NAMES, Group, collect, group
+from .evaluations import Group, collect, group
+from .models import display_name
 from .paper import DATASETS, PAPER_EPOCHS, paper_result
 
 # (column title, result family, aggregate, metric, format); family "main" is the evaluation size
@@ -283,7 +284,7 @@ def complexity_section(root: Path) -> tuple[str, list[dict[str, Any]]]:
     for r in complexity_table():
         ms = [latency.get((r["model"], b, t)) for b, t in timed]
         gmacs = "-" if r["gmacs_thop"] is None else f"{r['gmacs_thop']:.4f}"
-        lines.append("| " + " | ".join([DISPLAY_NAMES.get(r["model"], r["model"]), f"{r['params']:,}", gmacs,
+        lines.append("| " + " | ".join([display_name(r["model"]), f"{r['params']:,}", gmacs,
                                         f"{r['gflops_torch']:.4f}", str(r["paper_params_m"] or "-"),
                                         str(r["paper_gflops_label"] or "-")]
                                        + ["-" if v is None else f"{v:.2f}" for v in ms]) + " |")

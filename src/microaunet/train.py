@@ -60,7 +60,7 @@ class TrainConfig:
     skip_bad: bool = False
     layout: str = "auto"  # nchw, channels_last, or auto: the faster on this machine (see layout.py)
     precision: str = "fp32"  # or bf16: the training forward pass under bfloat16 autocast (see autocast())
-    overparam: bool = False  # train the DWD convs over-parameterised (models/blocks.RepDWDConv); folded when saved
+    overparam: bool = False  # train the DWD convs over-parameterised (models/microaunet.RepDWDConv); folded when saved
     deep_supervision: float = 0.0  # weight of training-only heads on the decoder stages (losses.DeepSupervision)
     p_rotate: float = 0.5  # probability of a random rotation in the augmentation (flips: always drawn)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -1,4 +1,7 @@
-"""Layers whose CPU training path is reformulated for few-channel maps, computing the same function.
+"""Layers that MicroAUNet and MALUNet share: a Conv2d with a fast CPU path, an exportable GroupNorm, the DW unit,
+the attention descriptors of the skip bridges, and the upsampling of the decoder.
+
+## Conv2d: the CPU training path reformulated for few-channel maps, computing the same function
 
 oneDNN runs an NCHW convolution with 3-32 channels far below the memory bandwidth: it reorders the
 maps into 8- or 16-channel blocks (padding 3 or 4 channels to 16) and back around every call, forward
@@ -69,3 +72,61 @@ class Conv2d(nn.Conv2d):
         else:
             return super()._conv_forward(x, weight, bias)
         return y if bias is None else y + bias.view(1, -1, 1, 1)
+
+
+class GroupNorm(nn.GroupNorm):
+    """nn.GroupNorm with an ONNX export that is precise and free of shape arithmetic.
+
+    Exported as is, GroupNorm becomes Reshape -> InstanceNormalization -> Reshape, with shape-computing
+    nodes around each reshape, and ONNX Runtime sums a whole group (65,536 values at 256x256) in one
+    float32 pass: the trained student's probabilities drifted 3e-4 from PyTorch's. Here each channel's
+    statistics are reduced over rows, then columns (two short sums), and averaged within the group by a
+    constant 1x1 convolution, so no reshape is needed. Eager PyTorch keeps the fused kernel.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.onnx.is_in_onnx_export():
+            return super().forward(x)
+        centred = x - self._group_mean(x)
+        scale = self.weight.reshape(1, -1, 1, 1) * torch.rsqrt(self._group_mean(centred * centred) + self.eps)
+        return centred * scale + self.bias.reshape(1, -1, 1, 1)
+
+    def _group_mean(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) -> (B, C, 1, 1): the mean over each channel's group."""
+        per_channel = x.mean(3, keepdim=True).mean(2, keepdim=True)
+        if self.num_groups == self.num_channels:
+            return per_channel
+        size = self.num_channels // self.num_groups
+        average = torch.kron(torch.eye(self.num_groups), torch.full((size, size), 1.0 / size))
+        return F.conv2d(per_channel, average[:, :, None, None].to(x.dtype))
+
+
+def group_norm(channels: int) -> GroupNorm:
+    """GroupNorm with 4 groups, as in both papers' code."""
+    return GroupNorm(4, channels)
+
+
+def upsample2x(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=True)
+
+
+class DWUnit(nn.Sequential):
+    """Depthwise kxk conv (bias) -> GroupNorm -> pointwise 1x1 conv (bias)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel_size: int = 3, dilation: int = 1) -> None:
+        padding = dilation * (kernel_size - 1) // 2
+        super().__init__(
+            Conv2d(c_in, c_in, kernel_size, padding=padding, dilation=dilation, groups=c_in),
+            group_norm(c_in),
+            Conv2d(c_in, c_out, 1),
+        )
+
+
+def spatial_descriptor(t: torch.Tensor) -> torch.Tensor:
+    """Channel mean and channel max, stacked: (B, 2, H, W)."""
+    return torch.cat([t.mean(dim=1, keepdim=True), t.amax(dim=1, keepdim=True)], dim=1)
+
+
+def pooled_descriptor(skips: list[torch.Tensor]) -> torch.Tensor:
+    """Global average pool of every skip, concatenated: (B, 1, sum(C_i)), ready for a 1-D conv."""
+    return torch.cat([t.mean(dim=(2, 3)) for t in skips], dim=1).unsqueeze(1)

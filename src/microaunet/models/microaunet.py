@@ -1,64 +1,23 @@
-"""Building blocks shared by MicroAUNet and MALUNet (see docs/architecture.md).
+"""MicroAUNet (the paper's network): its blocks DWD conv, DWD block, LDGA (eq. 1-2) and LSCAB (eq. 3), and the
+network at the paper's widths. The blocks follow docs/architecture.md; the U shape is lightunet.LightUNet.
 
-GroupNorm always has 4 groups, as in both papers' code.
+Training-only forms live here too: RepDWDConv (over-parameterised, folds into DWDConv) and the authors' code's
+LDGA (LDGAOnDepthwise, a different deployed function registered as its own model).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import Conv2d
+from .common import malunet_init
+from .layers import Conv2d, DWUnit, pooled_descriptor, spatial_descriptor
+from .lightunet import LightUNet
 
-
-class GroupNorm(nn.GroupNorm):
-    """nn.GroupNorm with an ONNX export that is precise and free of shape arithmetic.
-
-    Exported as is, GroupNorm becomes Reshape -> InstanceNormalization -> Reshape, with shape-computing
-    nodes around each reshape, and ONNX Runtime sums a whole group (65,536 values at 256x256) in one
-    float32 pass: the trained student's probabilities drifted 3e-4 from PyTorch's. Here each channel's
-    statistics are reduced over rows, then columns (two short sums), and averaged within the group by a
-    constant 1x1 convolution, so no reshape is needed. Eager PyTorch keeps the fused kernel.
-    """
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not torch.onnx.is_in_onnx_export():
-            return super().forward(x)
-        centred = x - self._group_mean(x)
-        scale = self.weight.reshape(1, -1, 1, 1) * torch.rsqrt(self._group_mean(centred * centred) + self.eps)
-        return centred * scale + self.bias.reshape(1, -1, 1, 1)
-
-    def _group_mean(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, H, W) -> (B, C, 1, 1): the mean over each channel's group."""
-        per_channel = x.mean(3, keepdim=True).mean(2, keepdim=True)
-        if self.num_groups == self.num_channels:
-            return per_channel
-        size = self.num_channels // self.num_groups
-        average = torch.kron(torch.eye(self.num_groups), torch.full((size, size), 1.0 / size))
-        return F.conv2d(per_channel, average[:, :, None, None].to(x.dtype))
-
-
-def group_norm(channels: int) -> GroupNorm:
-    return GroupNorm(4, channels)
-
-
-def upsample2x(x: torch.Tensor) -> torch.Tensor:
-    return F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=True)
-
-
-class DWUnit(nn.Sequential):
-    """Depthwise kxk conv (bias) -> GroupNorm -> pointwise 1x1 conv (bias)."""
-
-    def __init__(self, c_in: int, c_out: int, kernel_size: int = 3, dilation: int = 1) -> None:
-        padding = dilation * (kernel_size - 1) // 2
-        super().__init__(
-            Conv2d(c_in, c_in, kernel_size, padding=padding, dilation=dilation, groups=c_in),
-            group_norm(c_in),
-            Conv2d(c_in, c_out, 1),
-        )
+PAPER_WIDTHS = (4, 8, 12, 16, 24, 32)
 
 
 class DWDConv(nn.Sequential):
@@ -187,16 +146,6 @@ class LDGAOnDepthwise(LDGA):
         return self.proj(torch.sigmoid(self.attn(d)) * d) + self.shortcut(x)
 
 
-def _spatial_descriptor(t: torch.Tensor) -> torch.Tensor:
-    """Channel mean and channel max, stacked: (B, 2, H, W)."""
-    return torch.cat([t.mean(dim=1, keepdim=True), t.amax(dim=1, keepdim=True)], dim=1)
-
-
-def _pooled_descriptor(skips: list[torch.Tensor]) -> torch.Tensor:
-    """Global average pool of every skip, concatenated: (B, 1, sum(C_i)), ready for a 1-D conv."""
-    return torch.cat([t.mean(dim=(2, 3)) for t in skips], dim=1).unsqueeze(1)
-
-
 class LSCAB(nn.Module):
     """Parameter-shared channel-spatial attention bridge (paper eq. 3).
 
@@ -215,92 +164,36 @@ class LSCAB(nn.Module):
         self.beta = nn.Parameter(torch.tensor(0.5))
 
     def forward(self, skips: list[torch.Tensor]) -> list[torch.Tensor]:
-        a_c = torch.sigmoid(self.channel_fc(self.channel_mix(_pooled_descriptor(skips)).squeeze(1)))
+        a_c = torch.sigmoid(self.channel_fc(self.channel_mix(pooled_descriptor(skips)).squeeze(1)))
         a_c = torch.split(a_c, self.skip_channels, dim=1)
         out = []
         for t, a_ci in zip(skips, a_c):
             # reflect padding needs maps larger than the pad: inputs under 128 px give 1-2 px deep skips
             mode = "reflect" if min(t.shape[-2:]) > 3 else "replicate"
-            a_s = torch.sigmoid(self.spatial_conv(F.pad(_spatial_descriptor(t), (3, 3, 3, 3), mode=mode)))
+            a_s = torch.sigmoid(self.spatial_conv(F.pad(spatial_descriptor(t), (3, 3, 3, 3), mode=mode)))
             weight = self.alpha * a_ci[:, :, None, None] + self.beta * a_s
             out.append(weight * t + t)
         return out
 
 
-class GAU(nn.Module):
-    """MALUNet's gated attention unit."""
+def microaunet(widths: Sequence[int] = PAPER_WIDTHS, dense_convs: bool = False, overparam: bool = False,
+               ldga: type[LDGA] = LDGA) -> LightUNet:
+    """MicroAUNet. ``dense_convs=True`` is ablation MicroAUNet-1 (plain 3x3 convs instead of DWD convs);
+    ``overparam=True`` trains every DWD conv as a :class:`RepDWDConv`, which ``fold_training_branches`` turns
+    back into this network; ``ldga`` chooses the attention block's form (the paper's, or the authors' code's)."""
+    if dense_convs and overparam:
+        raise ValueError("overparam applies to the DWD convs, which dense_convs replaces")
+    c = list(widths)
+    conv = DenseConv if dense_convs else RepDWDConv if overparam else DWDConv
 
-    def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__()
-        self.gate = DWUnit(c_in, c_in, kernel_size=3)
-        self.value = DWUnit(c_in, c_in, kernel_size=5)
-        self.out = DWUnit(c_in, c_out, kernel_size=3)
-        self.shortcut = Conv2d(c_in, c_out, 1)
+    def stage(c_in: int, c_out: int) -> nn.Sequential:
+        return nn.Sequential(DWDBlock(c_in, conv), ldga(c_in, c_out))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gated = torch.sigmoid(self.gate(x)) * F.gelu(self.value(x))
-        return F.gelu(self.out(gated)) + self.shortcut(x)
+    def up_stage(c_in: int, c_out: int) -> nn.Sequential:
+        return nn.Sequential(ldga(c_in, c_out), DWDBlock(c_out, conv))
 
-
-class DGA(nn.Module):
-    """MALUNet's dilated gated attention: 4 depthwise groups at dilations 7, 5, 2, 1, then a GAU."""
-
-    dilations = (7, 5, 2, 1)
-
-    def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__()
-        g = c_in // 4
-        self.branches = nn.ModuleList(Conv2d(g, g, 3, padding=d, dilation=d, groups=g) for d in self.dilations)
-        self.norm = group_norm(c_in)
-        self.mix = Conv2d(c_in, c_in, 1)
-        self.gau = GAU(c_in, c_out)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        parts = torch.chunk(x, 4, dim=1)
-        x = torch.cat([branch(p) for branch, p in zip(self.branches, parts)], dim=1)
-        return self.gau(F.gelu(self.mix(self.norm(x))))
-
-
-class IEA(nn.Module):
-    """MALUNet's inverted external attention with a 4x memory of learnable units."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.inp = Conv2d(channels, channels, 1)
-        self.key = nn.Conv1d(channels, 4 * channels, 1, bias=False)
-        self.value = nn.Conv1d(4 * channels, channels, 1, bias=False)
-        self.out = Conv2d(channels, channels, 1, bias=False)
-        self.norm = group_norm(channels)
-
-    def reset_memory(self) -> None:
-        """Start the value memory as the transpose of the key memory (the MALUNet recipe)."""
-        with torch.no_grad():
-            self.value.weight.copy_(self.key.weight.permute(1, 0, 2))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
-        y = self.inp(x).flatten(2)
-        attn = torch.softmax(self.key(y), dim=-1)
-        attn = attn / (1e-9 + attn.sum(dim=1, keepdim=True))
-        y = self.value(attn).reshape(b, c, h, w)
-        return F.gelu(self.norm(self.out(y)) + x)
-
-
-class SCBridge(nn.Module):
-    """MALUNet's spatial-then-channel attention bridge (five separate channel heads)."""
-
-    def __init__(self, skip_channels: list[int]) -> None:
-        super().__init__()
-        total = sum(skip_channels)
-        self.spatial_conv = Conv2d(2, 1, 7, padding=9, dilation=3)
-        self.channel_mix = nn.Conv1d(1, 1, 3, padding=1, bias=False)
-        self.channel_heads = nn.ModuleList(nn.Linear(total, c) for c in skip_channels)
-
-    def forward(self, skips: list[torch.Tensor]) -> list[torch.Tensor]:
-        spatial = [torch.sigmoid(self.spatial_conv(_spatial_descriptor(t))) * t for t in skips]
-        mixed = [s + t for s, t in zip(spatial, skips)]
-        desc = self.channel_mix(_pooled_descriptor(mixed)).squeeze(1)
-        return [
-            torch.sigmoid(head(desc))[:, :, None, None] * m + s
-            for head, m, s in zip(self.channel_heads, mixed, spatial)
-        ]
+    encoders = [conv(3, c[0], dilation=1)] + [stage(c[k - 1], c[k]) for k in range(1, 6)]
+    decoders = [up_stage(c[k], c[k - 1]) for k in range(5, 0, -1)]
+    model = LightUNet(c, encoders, LSCAB(c[:5]), decoders, name="MicroAUNet")
+    malunet_init(model)
+    return model
