@@ -43,7 +43,7 @@ def data_parser(p: argparse.ArgumentParser) -> None:
     check.add_argument("--json", action="store_true", help="machine-readable report")
     check.set_defaults(run=run_data_check)
     dl = sub.add_parser("download", help="fetch, verify and extract an official dataset archive")
-    dl.add_argument("dataset", choices=["kvasir-seg", "cvc-clinicdb"])
+    dl.add_argument("dataset", choices=["kvasir-seg", "cvc-clinicdb", "bkai-neopolyp"])
     dl.add_argument("--dest", type=Path, default=Path("data"), help="folder to extract into (default: ./data)")
     dl.add_argument("--archive", type=Path, help="extract this already downloaded archive instead of fetching")
     dl.set_defaults(run=run_data_download)
