@@ -127,16 +127,11 @@ def load_training_sets(
     )
 
 
-def load_training_data(
-    data_dir: str | Path,
-    split: str = "paper",
-    size: int = 256,
-    val_fraction: float = 0.1,
-    split_seed: int = 42,
-    cache_dir: str | Path | None = None,
-    skip_bad: bool = False,
-) -> TrainingData:
-    """Train and validation samples of ``split``; the test ids are never decoded here."""
+def load_training_data(data_dir: str | Path, split: str = "paper", size: int = 256, val_fraction: float = 0.1,
+                       split_seed: int = 42, cache_dir: str | Path | None = None,
+                       skip_bad: bool = False) -> TrainingData:
+    """Train and validation samples of ``split`` (:func:`load_training_sets` of this one dataset); the test ids
+    are never decoded here."""
     return load_training_sets([TrainingSource(data_dir, split)], size, val_fraction, split_seed, cache_dir, skip_bad)
 
 
