@@ -15,7 +15,9 @@ from microaunet.data import find_pairs
 from microaunet.data.synthetic import synthetic_pair
 from microaunet.evaluate import evaluate_samples
 from microaunet.pretrained import load_pretrained
-from microaunet.robustness import PERTURBATIONS, _rng, bench_robustness, format_robustness
+from microaunet.robustness import PERTURBATIONS, _rng, bench_robustness, format_robustness, side_by_side
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -78,3 +80,15 @@ def test_bench_robustness_command(synthetic_dir: Path, tmp_path: Path, capsys: p
     assert [r["name"] for r in printed["rows"]] == ["clean", "jpeg_20"]
     assert main(["bench", "robustness", "--data", str(tmp_path / "missing"), "--split", "all"]) == 2
     assert "missing: not a folder" in capsys.readouterr().err
+
+
+def test_readme_shows_the_shipped_models_robustness_as_measured() -> None:
+    """README's and results/robustness/README.md's table is side_by_side of the committed results."""
+    results = [json.loads((ROOT / "results" / "robustness" / f"{name}.json").read_text())
+               for name in ("microaunet-kvasir", "malunet-kvasir")]
+    table = side_by_side(results)
+    assert table in (ROOT / "README.md").read_text(), "README.md's robustness table differs; copy it:\n" + table
+    assert table in (ROOT / "results" / "robustness" / "README.md").read_text()
+    assert [r["name"] for r in results[0]["rows"][1:]] == [p.name for p in PERTURBATIONS]
+    with pytest.raises(ValueError, match="same perturbations"):
+        side_by_side([results[0], results[1] | {"rows": results[1]["rows"][:3]}])

@@ -102,6 +102,11 @@ def bench_robustness(model: nn.Module, data: str | Path, split: str = "test", de
             "rows": rows, "worst": worst, "wall_s": round(time.perf_counter() - start, 1)}
 
 
+def _signed(value: float, digits: int) -> str:
+    """+0.012, -0.003; a drop that rounds to zero is +0.000, not -0.000."""
+    return f"{round(value, digits) + 0.0:+.{digits}f}"
+
+
 def format_robustness(r: dict[str, Any]) -> str:
     """A Markdown table: each perturbation's Dice and drop from clean, per image and pooled."""
     lines = [f"{r.get('model', 'model')} ({r.get('weights', '')}) on {r['data']} ({split_label(r)}, {r['images']} "
@@ -109,12 +114,34 @@ def format_robustness(r: dict[str, Any]) -> str:
              "| perturbation | parameters | per-image Dice | drop | pooled Dice | drop |",
              "|---|---|---:|---:|---:|---:|"]
     for row in r["rows"]:
-        drops = ("", "") if row["name"] == "clean" else (f"{row['drop_per_image']:+.4f}", f"{row['drop_pooled']:+.4f}")
+        drops = [""] * 2 if row["name"] == "clean" else [_signed(row[k], 4) for k in ("drop_per_image", "drop_pooled")]
         lines.append(f"| {row['name']} | {row['description']} | {row['per_image_dice']:.4f} | {drops[0]} | "
                      f"{row['pooled_dice']:.4f} | {drops[1]} |")
     by_name = {row["name"]: row for row in r["rows"]}
     if r["worst"]["drop_per_image"]:
         w, p = by_name[r["worst"]["drop_per_image"]], by_name[r["worst"]["drop_pooled"]]
-        lines += ["", f"worst perturbation: {w['name']} per image (drop {w['drop_per_image']:+.4f}), "
-                      f"{p['name']} pooled (drop {p['drop_pooled']:+.4f})"]
+        lines += ["", f"worst perturbation: {w['name']} per image (drop {_signed(w['drop_per_image'], 4)}), "
+                      f"{p['name']} pooled (drop {_signed(p['drop_pooled'], 4)})"]
+    return "\n".join(lines)
+
+
+def side_by_side(results: list[dict[str, Any]]) -> str:
+    """One Markdown table of several models' results on the same perturbations: clean Dice, then each
+    perturbation's drop (per image / pooled), and each model's worst drop."""
+    names = [row["name"] for row in results[0]["rows"]]
+    if any([row["name"] for row in r["rows"]] != names for r in results):
+        raise ValueError("the results do not cover the same perturbations")
+    header = "| perturbation | parameters | " + " | ".join(f"{r['weights']} per-image | pooled" for r in results) + " |"
+    lines = [header, "|---|---|" + "---:|---:|" * len(results)]
+    for k, name in enumerate(names):
+        rows = [r["rows"][k] for r in results]
+        if name == "clean":
+            cells = [f"**{row['per_image_dice']:.3f}** | **{row['pooled_dice']:.3f}**" for row in rows]
+            lines.append(f"| clean Dice | as read | {' | '.join(cells)} |")
+        else:
+            cells = [f"{_signed(row['drop_per_image'], 3)} | {_signed(row['drop_pooled'], 3)}" for row in rows]
+            lines.append(f"| {name} | {rows[0]['description']} | {' | '.join(cells)} |")
+    worst = [" | ".join(_signed(max(row[key] for row in r["rows"][1:]), 3) for key in ("drop_per_image", "drop_pooled"))
+             for r in results]
+    lines.append(f"| worst drop | | {' | '.join(worst)} |")
     return "\n".join(lines)
