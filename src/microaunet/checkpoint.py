@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .models import MODELS, build_model
+from .models import MODELS, build_model, fold_training_branches
 
 
 def atomic_save(obj: Any, path: Path) -> None:
@@ -103,9 +103,11 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
         state = ckpt["ema"]
     if info["model"] not in MODELS:
         raise ValueError(f"{path}: holds weights of an unknown model '{info['model']}'")
-    model = build_model(info["model"])
+    # a training checkpoint of an over-parameterised run holds the branches; weights files hold the folded network
+    overparam = path.suffix != ".safetensors" and info["config"].get("overparam", False)
+    model = build_model(info["model"], **({"overparam": True} if overparam else {}))
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
         raise ValueError(f"{path}: its weights do not fit a {info['model']} ({str(e).splitlines()[0]})") from None
-    return model.eval(), info
+    return fold_training_branches(model).eval(), info

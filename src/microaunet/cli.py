@@ -105,6 +105,12 @@ def add_training_args(p: argparse.ArgumentParser, model_flags: tuple[str, ...] =
     p.add_argument("--precision", default="fp32", choices=PRECISIONS,
                    help="bf16: bfloat16 autocast of the training forward pass, about 2x faster for UNet and "
                         "SANet on CPUs with AVX512-BF16 or AMX (weights, losses and evaluation stay float32)")
+    p.add_argument("--overparam", action="store_true",
+                   help="train the DWD convs with extra branches (RepVGG/DBB style) that fold into the same network "
+                        "when saved (MicroAUNet family)")
+    p.add_argument("--deep-supervision", type=float, default=0.0, metavar="W",
+                   help="weight of training-only heads on the decoder stages (default 0: none)")
+    p.add_argument("--p-rotate", type=float, default=0.5, help="probability of a random rotation (default 0.5)")
     p.add_argument("--cache-dir", help="where decoded samples are cached (default: ~/.cache/microaunet)")
     p.add_argument("--skip-bad", action="store_true", help="skip unpaired or unreadable files with a warning")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -119,7 +125,8 @@ def training_config(args: argparse.Namespace, **extra: Any) -> TrainConfig:
         batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay,
         seed=args.seed, val_fraction=args.val_fraction, ema_decay=args.ema_decay, threads=args.threads,
         device=args.device, cache_dir=args.cache_dir, skip_bad=args.skip_bad, layout=args.layout,
-        precision=args.precision, extra=extra,
+        precision=args.precision, overparam=args.overparam, deep_supervision=args.deep_supervision,
+        p_rotate=args.p_rotate, extra=extra,
     )
 
 
@@ -147,8 +154,18 @@ def run_train(args: argparse.Namespace) -> int:
 def distill_parser(p: argparse.ArgumentParser) -> None:
     from .models import MODELS
 
-    p.add_argument("--teacher", type=Path, required=True, help="teacher checkpoint (.pt or .safetensors), e.g. MALUNet")
+    p.add_argument("--teacher", type=Path, required=True, action="append",
+                   help="teacher checkpoint (.pt or .safetensors), e.g. MALUNet; with --kd output, give it several "
+                        "times for an ensemble")
     add_training_args(p, ("--student", "--model"), [n for n, s in MODELS.items() if s.distillable])
+    p.add_argument("--kd", choices=["paper", "output"], default="paper",
+                   help="paper: the two-stage distillation (imitation, then preference alignment); output: the "
+                        "teacher's probabilities distilled at every step (any teacher or an ensemble; default: paper)")
+    p.add_argument("--kd-weight", type=float, default=1.0, help="with --kd output: weight of the KD term (default 1)")
+    p.add_argument("--kd-loss", choices=["bernoulli", "cwd"], default="bernoulli",
+                   help="with --kd output: per-pixel Bernoulli KL or channel-wise (spatial softmax) KL")
+    p.add_argument("--teacher-tta", choices=["none", "flip", "flip4"], default="none",
+                   help="with --kd output: average the teachers over flipped views (default: none)")
     p.add_argument("--stage1-fraction", type=float, default=0.5,
                    help="share of the epochs spent in stage 1 (imitation); the rest is stage 2 (default 0.5)")
     p.add_argument("--no-imitation", action="store_true", help="ablation MicroAUNet-2: no stage-1 distillation terms")
@@ -162,10 +179,23 @@ def run_distill(args: argparse.Namespace) -> int:
     import torch
 
     from .checkpoint import load_model
-    from .distill import DistillationObjective, DistillSettings
+    from .distill import DistillationObjective, DistillSettings, OutputDistillation, OutputKDSettings
+    from .losses import DeepSupervision, decoder_stage_channels
     from .models import MODELS, build_model
     from .train import Trainer
 
+    if args.kd == "output":
+        for path in args.teacher:
+            load_model(path)  # a clear error for a bad teacher file, before any data is read
+        settings = OutputKDSettings(tuple(str(t) for t in args.teacher), args.teacher_tta, args.kd_weight,
+                                    args.temperature, args.kd_loss)
+        deep = (DeepSupervision(decoder_stage_channels(build_model(args.model).widths), args.deep_supervision)
+                if args.deep_supervision else None)
+        config = training_config(args, teachers=list(settings.teachers), kd="output", output_kd=vars(settings))
+        return fit_and_report(Trainer(config, OutputDistillation(settings, deep)), args)
+    if len(args.teacher) != 1 or args.deep_supervision:
+        raise ValueError("the paper's distillation (--kd paper) takes one teacher and no --deep-supervision")
+    args.teacher = args.teacher[0]
     teacher, info = load_model(args.teacher)
     if not MODELS[info["model"]].distillable:
         raise ValueError(f"{args.teacher}: a {info['model']} cannot be a teacher (it does not return its features)")
@@ -179,7 +209,9 @@ def run_distill(args: argparse.Namespace) -> int:
 
 def add_split_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, required=True)
-    p.add_argument("--split", default="test", choices=["test", "train", "all"], help="which part to evaluate")
+    p.add_argument("--split", default="test", choices=["test", "train", "val", "all"],
+                   help="which part to evaluate: val is the validation set training carved out of the training ids "
+                        "(same fraction and seed as the checkpoint's run) (default: test)")
     p.add_argument("--split-def",
                    help="split definition (default: the one the checkpoint was trained with, else paper)")
 
@@ -218,8 +250,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     model, info = load_model(args.ckpt)
     definition = split_definition(args, info)
     predictions = {} if args.save_predictions else None
+    config = info.get("config", {})
     result = evaluate_split(model.to(memory_format=torch.channels_last), args.data, args.split, definition,
-                            args.size, args.threshold, args.tolerance, toolbox=args.toolbox, predictions=predictions)
+                            args.size, args.threshold, args.tolerance, split_seed=config.get("split_seed", 42),
+                            toolbox=args.toolbox, predictions=predictions,
+                            val_fraction=config.get("val_fraction", 0.1))
     if args.save_predictions:
         save_predictions(args.save_predictions, predictions)
     epochs = info.get("epoch") or info.get("epochs")
@@ -333,9 +368,11 @@ def run_bench_robustness(args: argparse.Namespace) -> int:
         cv2.setNumThreads(args.threads)  # the perturbations and resizes
     weights = args.ckpt or args.pretrained
     model, info = load_model(resolve_weights(weights))
+    config = info.get("config", {})
     result = bench_robustness(model.to(memory_format=torch.channels_last), args.data, args.split,
                               split_definition(args, info), args.size, args.threshold, args.seed, args.perturbations,
-                              log=lambda line: print(line, file=sys.stderr, flush=True))
+                              log=lambda line: print(line, file=sys.stderr, flush=True),
+                              split_seed=config.get("split_seed", 42), val_fraction=config.get("val_fraction", 0.1))
     result = {"model": info["model"], "weights": str(weights), "threads": torch.get_num_threads()} | result
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -23,13 +23,19 @@ The projections and the contrastive head exist only in training; the deployed mo
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .data import SampleArrays
 from .losses import bce_dice_loss
 
 TERMS = ("seg", "mimic", "kl", "cont", "reg")
@@ -137,8 +143,105 @@ class DistillationObjective(nn.Module):
             terms["reg"] = s.rho * bernoulli_kl(teacher.logits, out.logits, s.temperature)
         return terms, w
 
-    def forward(self, model: nn.Module, images: torch.Tensor, masks: torch.Tensor, progress: float
-                ) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(self, model: nn.Module, images: torch.Tensor, masks: torch.Tensor, progress: float,
+                soft_targets: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         terms, w = self.terms(model, images, masks, progress)
         parts = {name: terms[name].item() if name in terms else 0.0 for name in TERMS}
         return sum(terms.values()), parts | {"ramp_w": w}
+
+
+# -- output distillation over the whole run, from precomputed teacher probabilities -------------------------------
+TTA_VIEWS = {"none": ((),), "flip": ((), (3,)), "flip4": ((), (3,), (2,), (2, 3))}  # dims flipped per view
+KD_LOSSES = ("bernoulli", "cwd")
+
+
+@dataclass
+class OutputKDSettings:
+    """Lseg + weight * KD(teacher, student) at every step. The teacher is one or several trained models of any
+    kind (no features are needed), averaged over models and flip views (``tta``); their probabilities on the
+    un-augmented training images are computed once and warped with each batch's augmentation."""
+
+    teachers: tuple[str, ...] = ()
+    tta: str = "none"
+    weight: float = 1.0
+    temperature: float = 1.0
+    loss: str = "bernoulli"  # per-pixel Bernoulli KL, or cwd: KL of the spatial softmax of each image's logits
+
+
+def channel_wise_kl(teacher_logits: torch.Tensor, student_logits: torch.Tensor, temperature: float = 1.0
+                    ) -> torch.Tensor:
+    """Channel-wise distillation (Shu et al., ICCV 2021): each image's one-channel logit map as a distribution over
+    its pixels (softmax at temperature T), KL(teacher || student) averaged over images, times T^2."""
+    t = teacher_logits.float().flatten(1) / temperature
+    s = student_logits.float().flatten(1) / temperature
+    return F.kl_div(F.log_softmax(s, 1), F.log_softmax(t, 1), log_target=True, reduction="batchmean") * temperature**2
+
+
+@torch.no_grad()
+def ensemble_probabilities(teachers: list[nn.Module], images: np.ndarray, tta: str = "none",
+                           batch_size: int = 16) -> np.ndarray:
+    """The mean probability over ``teachers`` and the flip views of ``tta`` for RGB uint8 (N, S, S, 3) images:
+    (N, S, S) float16 (half the memory of float32; probabilities need no more)."""
+    from .data.augment import to_model_input
+
+    out = np.empty(images.shape[:3], np.float16)
+    for start in range(0, len(images), batch_size):
+        x = to_model_input(torch.from_numpy(images[start:start + batch_size]))
+        total = torch.zeros(x.shape[0], 1, *x.shape[2:])
+        for teacher in teachers:
+            for dims in TTA_VIEWS[tta]:
+                view = x.flip(dims) if dims else x
+                p = torch.sigmoid(teacher(view))
+                total += p.flip(dims) if dims else p
+        out[start:start + batch_size] = (total / (len(teachers) * len(TTA_VIEWS[tta])))[:, 0].numpy()
+    return out
+
+
+class OutputDistillation(nn.Module):
+    """The objective of :class:`OutputKDSettings`; ``prepare`` computes (or reads from the cache) the targets."""
+
+    def __init__(self, settings: OutputKDSettings, deep: nn.Module | None = None) -> None:
+        super().__init__()
+        if not settings.teachers:
+            raise ValueError("output distillation needs at least one teacher")
+        if settings.tta not in TTA_VIEWS or settings.loss not in KD_LOSSES:
+            raise ValueError(f"tta must be one of {', '.join(TTA_VIEWS)} and loss one of {', '.join(KD_LOSSES)}")
+        self.settings = settings
+        self.deep = deep
+        self.targets: np.ndarray | None = None
+
+    def prepare(self, train: SampleArrays, config: object) -> None:
+        from .checkpoint import load_model
+        from .data.cache import default_cache_dir
+        from .models.layers import fast_cpu_path
+
+        s = self.settings
+        key = hashlib.sha256(json.dumps([s.tta, list(train.ids), train.images.shape[1:]]).encode())
+        for path in s.teachers:
+            key.update(hashlib.sha256(Path(path).read_bytes()).digest())
+        cache_dir = Path(getattr(config, "cache_dir", None) or default_cache_dir())
+        path = cache_dir / f"teacher-targets-{key.hexdigest()[:24]}.npy"
+        if path.is_file():
+            self.targets = np.load(path)
+            return
+        teachers = [load_model(t)[0] for t in s.teachers]
+        with fast_cpu_path():
+            self.targets = ensemble_probabilities(teachers, train.images, s.tta)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, self.targets)
+        os.replace(tmp, path)
+
+    def forward(self, model: nn.Module, images: torch.Tensor, masks: torch.Tensor, progress: float,
+                soft_targets: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        if soft_targets is None:
+            raise ValueError("output distillation needs the teacher's soft targets of the batch")
+        s = self.settings
+        out = model(images, return_features=True) if self.deep is not None else None
+        logits = out.logits if out is not None else model(images)
+        teacher_logits = torch.logit(soft_targets.clamp(1e-6, 1 - 1e-6))
+        kd = (bernoulli_kl if s.loss == "bernoulli" else channel_wise_kl)(teacher_logits, logits, s.temperature)
+        terms = {"seg": bce_dice_loss(logits, masks), "kd": s.weight * kd}
+        if out is not None:
+            terms["deep"] = self.deep(out.stages[:-1], masks)
+        return sum(terms.values()), {k: v.item() for k, v in terms.items()}

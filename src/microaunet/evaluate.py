@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .data import find_pairs, read_image, read_mask, resolve_split
+from .data import PairedDataset, find_pairs, read_image, read_mask, resolve_split, train_val_ids
 from .data.augment import to_model_input
 from .data.cache import resize_image, resize_mask
 from .data.pairs import Sample
@@ -81,15 +81,29 @@ def evaluate_samples(model: nn.Module, samples: list[Sample], size: int = 256, t
     return result | {"per_image_rows": [{"id": i, **r} for i, r in zip(at_size.ids, at_size.rows)]}
 
 
+def split_ids(dataset: PairedDataset, split: str, definition: str, split_seed: int = 42,
+              val_fraction: float = 0.1) -> list[str]:
+    """The ids of ``split``: 'test' or 'train' of the definition, 'val' (the validation set that training carves
+    out of the training ids, with the same fraction and seed), or 'all'."""
+    if split == "all":
+        return dataset.ids
+    definition_ids = resolve_split(definition, dataset, seed=split_seed)
+    if split == "val":
+        return train_val_ids(definition_ids, dataset, val_fraction, seed=split_seed)[1]
+    return definition_ids[split]
+
+
 def evaluate_split(model: nn.Module, data: str | Path, split: str = "test", definition: str = "paper",
                    size: int = 256, threshold: float = 0.5, tolerance: float = 2.0,
                    split_seed: int = 42, toolbox: bool = False,
-                   predictions: dict[str, np.ndarray] | None = None, transform: ImageTransform | None = None,
-                   progress_every: int = 0, desc: str = "evaluate") -> dict[str, Any]:
-    """Evaluate on the ``split`` subset ('test', 'train' or 'all') of the split ``definition``
-    (``predictions``, ``transform``, ``progress_every`` and ``desc``: as for :func:`evaluate_samples`)."""
+                   predictions: dict[str, np.ndarray] | None = None, val_fraction: float = 0.1,
+                   transform: ImageTransform | None = None, progress_every: int = 0,
+                   desc: str = "evaluate") -> dict[str, Any]:
+    """Evaluate on the ``split`` subset ('test', 'train', 'val' or 'all', see :func:`split_ids`) of the split
+    ``definition`` (``predictions``, ``transform``, ``progress_every`` and ``desc``: as for
+    :func:`evaluate_samples`)."""
     dataset = find_pairs(data)
-    ids = dataset.ids if split == "all" else resolve_split(definition, dataset, seed=split_seed)[split]
+    ids = split_ids(dataset, split, definition, split_seed, val_fraction)
     if not ids:
         raise ValueError(f"{data}: the '{split}' part of split '{definition}' is empty")
     result = evaluate_samples(model, dataset.subset(ids), size, threshold, tolerance, toolbox, predictions,

@@ -69,10 +69,11 @@ def _dice(result: dict[str, Any]) -> tuple[float, float]:
 
 def bench_robustness(model: nn.Module, data: str | Path, split: str = "test", definition: str = "paper",
                      size: int = 256, threshold: float = 0.5, seed: int = 0, names: list[str] | None = None,
-                     progress_every: int = 50, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+                     progress_every: int = 50, log: Callable[[str], None] | None = None, split_seed: int = 42,
+                     val_fraction: float = 0.1) -> dict[str, Any]:
     """Clean and perturbed Dice of ``model`` on the ``split`` part of ``definition`` (as ``evaluate`` takes
-    them), for every perturbation of :data:`PERTURBATIONS` or those ``names``; ``log`` receives a line after
-    each pass."""
+    them, with ``split_seed`` and ``val_fraction``), for every perturbation of :data:`PERTURBATIONS` or those
+    ``names``; ``log`` receives a line after each pass."""
     unknown = sorted(set(names or []) - BY_NAME.keys())
     if unknown:
         raise ValueError(f"unknown perturbation(s) {', '.join(unknown)}; known: {', '.join(BY_NAME)}")
@@ -84,8 +85,9 @@ def bench_robustness(model: nn.Module, data: str | Path, split: str = "test", de
     for k, (name, description, perturbation) in enumerate(passes):
         transform = None if perturbation is None else (
             lambda image, image_id, p=perturbation: p.apply(image, _rng(seed, p.name, image_id)))
-        result = evaluate_split(model, data, split, definition, size, threshold, transform=transform,
-                                progress_every=progress_every, desc=f"robustness {name}")
+        result = evaluate_split(model, data, split, definition, size, threshold, split_seed=split_seed,
+                                val_fraction=val_fraction, transform=transform, progress_every=progress_every,
+                                desc=f"robustness {name}")
         per_image, pooled = _dice(result)
         clean = clean or (per_image, pooled)
         rows.append({"name": name, "description": description, "per_image_dice": per_image, "pooled_dice": pooled,

@@ -11,6 +11,7 @@ of the shared shuffled order and DistributedDataParallel averages the gradients.
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import os
@@ -19,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -29,8 +31,8 @@ from .data import SampleArrays, load_training_data
 from .data.augment import augment, to_model_input
 from .ema import weight_ema
 from .layout import LAYOUTS, fastest_layout
-from .losses import bce_dice_loss
-from .models import build_model, count_parameters
+from .losses import DeepSupervision, bce_dice_loss, decoder_stage_channels
+from .models import build_model, count_parameters, fold_training_branches
 from .models.layers import fast_cpu_path
 
 PRECISIONS = ("fp32", "bf16")  # of the training forward pass; bf16: bfloat16 autocast
@@ -58,16 +60,38 @@ class TrainConfig:
     skip_bad: bool = False
     layout: str = "auto"  # nchw, channels_last, or auto: the faster on this machine (see layout.py)
     precision: str = "fp32"  # or bf16: the training forward pass under bfloat16 autocast (see autocast())
+    overparam: bool = False  # train the DWD convs over-parameterised (models/blocks.RepDWDConv); folded when saved
+    deep_supervision: float = 0.0  # weight of training-only heads on the decoder stages (losses.DeepSupervision)
+    p_rotate: float = 0.5  # probability of a random rotation in the augmentation (flips: always drawn)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 class SupervisedObjective(nn.Module):
-    """Lseg = BCE + Dice on the model's logits."""
+    """Lseg = BCE + Dice on the model's logits (plus deep supervision of the decoder stages, if given)."""
 
-    def forward(self, model: nn.Module, images: torch.Tensor, masks: torch.Tensor, progress: float
-                ) -> tuple[torch.Tensor, dict[str, float]]:
-        loss = bce_dice_loss(model(images), masks)
-        return loss, {"seg": loss.item()}
+    def __init__(self, deep: DeepSupervision | None = None) -> None:
+        super().__init__()
+        self.deep = deep
+
+    def forward(self, model: nn.Module, images: torch.Tensor, masks: torch.Tensor, progress: float,
+                soft_targets: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        if self.deep is None:
+            loss = bce_dice_loss(model(images), masks)
+            return loss, {"seg": loss.item()}
+        out = model(images, return_features=True)
+        seg, deep = bce_dice_loss(out.logits, masks), self.deep(out.stages[:-1], masks)
+        return seg + deep, {"seg": seg.item(), "deep": deep.item()}
+
+
+def build_training_model(config: TrainConfig) -> nn.Module:
+    """The network as trained: with ``overparam``, its DWD convs carry the training-only branches."""
+    kwargs = {"overparam": True} if config.overparam else {}
+    return build_model(config.model, seed=config.seed, **kwargs)
+
+
+def deployable(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with every training-only branch folded: the registered network, in eval mode."""
+    return fold_training_branches(copy.deepcopy(model)).eval()
 
 
 def adamw(params: list[nn.Parameter], lr: float, weight_decay: float) -> torch.optim.AdamW:
@@ -128,10 +152,16 @@ class Trainer:
             config.cache_dir, config.skip_bad,
         )
         torch.manual_seed(config.seed)
-        self.model = build_model(config.model, seed=config.seed).to(self.device)
+        self.model = build_training_model(config).to(self.device)
         self.layout = LAYOUTS[self._choose_layout()]
         self.model = self.model.to(memory_format=self.layout)
-        self.objective = (objective or SupervisedObjective()).to(self.device)
+        if objective is None:
+            deep = (DeepSupervision(decoder_stage_channels(self.model.widths), config.deep_supervision)
+                    if config.deep_supervision else None)
+            objective = SupervisedObjective(deep)
+        self.objective = objective.to(self.device)
+        if hasattr(self.objective, "prepare"):  # e.g. teacher soft targets, computed once for the training images
+            self.objective.prepare(self.data.train, config)
         self.ema = weight_ema(self.model, config.ema_decay)
         self.train_model = self.model
         if self.world > 1:
@@ -174,6 +204,13 @@ class Trainer:
         """The CPU reformulation of few-channel convolutions (see models/layers.py): same function, fewer passes."""
         return fast_cpu_path(self.device.type == "cpu")
 
+    def soft_targets(self, idx: np.ndarray) -> torch.Tensor | None:
+        """The objective's per-pixel teacher probabilities for these training samples, (B, 1, S, S), if it has any."""
+        targets = getattr(self.objective, "targets", None)
+        if targets is None:
+            return None
+        return torch.from_numpy(targets[idx]).to(self.device, torch.float32).unsqueeze(1)
+
     # checkpointing -------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         return {
@@ -193,7 +230,7 @@ class Trainer:
             "elapsed_s": self.elapsed,
             "split": {"definition": self.config.split, "train": self.data.train.ids,
                       "val": self.data.val.ids if self.data.val else []},
-            "parameters": count_parameters(self.model),
+            "parameters": count_parameters(deployable(self.model)),
         }
 
     def load_state(self, ckpt: dict[str, Any]) -> None:
@@ -231,11 +268,16 @@ class Trainer:
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size].numpy()
             images = to_model_input(torch.from_numpy(train.images[idx]).to(self.device))
             masks = torch.from_numpy(train.masks[idx]).to(self.device).unsqueeze(1).float()
-            images, masks = augment(images, masks, self.generator)
+            soft = self.soft_targets(idx)
+            if soft is not None:  # warped as a fourth image channel: the same geometry, bilinear, zero outside
+                images = torch.cat([images, soft], dim=1)
+            images, masks = augment(images, masks, self.generator, cfg.p_rotate)
+            if soft is not None:
+                images, soft = images[:, :3], images[:, 3:]
             images = images.contiguous(memory_format=self.layout)
             progress = (self.epoch + step / n_steps) / cfg.epochs
             with self.autocast(), self.fast_path():
-                loss, parts = self.objective(self.train_model, images, masks, progress)
+                loss, parts = self.objective(self.train_model, images, masks, progress, soft_targets=soft)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -276,7 +318,7 @@ class Trainer:
                             self.out / "best.pt")
             atomic_save(self.state(), self.out / "last.pt")
         if self.rank == 0 and self.epoch >= cfg.epochs:
-            save_weights(self.ema.module, cfg.model, self.out / "final.safetensors",
+            save_weights(deployable(self.ema.module), cfg.model, self.out / "final.safetensors",
                          {"epochs": self.epoch, "config": asdict(cfg)})
         return {"epoch": self.epoch, "best": self.best, "elapsed_s": round(self.elapsed, 1)}
 

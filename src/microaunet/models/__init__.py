@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .blocks import LDGAOnDepthwise, fold_training_branches
 from .common import FeatureOutput, count_parameters
 from .lightunet import PAPER_WIDTHS, WIDE_WIDTHS, malunet, microaunet
 from .sanet import sanet
@@ -34,6 +35,8 @@ MODELS: dict[str, ModelSpec] = {
                   "MicroAUNet at the authors' code default widths [8, 16, 24, 32, 48, 64]", True),
         ModelSpec("microaunet-nodwd", lambda **kw: microaunet(PAPER_WIDTHS, dense_convs=True, **kw),
                   "ablation MicroAUNet-1: dense 3x3 convs instead of DWD convs", True),
+        ModelSpec("microaunet-ad", lambda **kw: microaunet(PAPER_WIDTHS, ldga=LDGAOnDepthwise, **kw),
+                  "MicroAUNet with the authors' code's LDGA (attention from and into the DW unit's output)", True),
         ModelSpec("malunet", malunet, "MALUNet (Ruan et al. 2022), the distillation teacher", True, 0.175, 0.083),
         ModelSpec("unet", unet, "U-Net, base width 32", False, 7.77, 13.78),
         ModelSpec("unext-s", unext_s, "UNeXt-S (Valanarasu and Patel 2022)", False, 0.30, 0.10),
@@ -57,4 +60,5 @@ def build_model(name: str, seed: int | None = None, **kwargs) -> nn.Module:
     return MODELS[name].factory(**kwargs)
 
 
-__all__ = ["MODELS", "ModelSpec", "FeatureOutput", "build_model", "list_models", "count_parameters"]
+__all__ = ["MODELS", "ModelSpec", "FeatureOutput", "build_model", "count_parameters", "fold_training_branches",
+           "list_models"]

@@ -5,6 +5,8 @@ GroupNorm always has 4 groups, as in both papers' code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -73,6 +75,68 @@ class DWDConv(nn.Sequential):
         )
 
 
+class RepDWDConv(nn.Module):
+    """A DWDConv over-parameterised for training only (RepVGG / Diverse Branch Block style), folded by :meth:`fold`.
+
+    The depthwise stage sums three branches, each with its own BatchNorm: the dilated 3x3, a 1x1, and the
+    identity. The pointwise stage is a product of two 1x1 convs (expansion to ``expansion * max(c_in, c_out)``
+    channels, ExpandNet style) before its BatchNorm. In eval mode the whole block is linear-then-ReLU in each
+    stage, so it folds exactly into the deployed DWDConv: one 3x3 depthwise kernel, a BatchNorm carrying the
+    summed biases, one 1x1 kernel and the pointwise BatchNorm.
+    """
+
+    def __init__(self, c_in: int, c_out: int, dilation: int = 1, expansion: int = 4) -> None:
+        super().__init__()
+        self.dilation = dilation
+        self.dw3 = Conv2d(c_in, c_in, 3, padding=dilation, dilation=dilation, groups=c_in, bias=False)
+        self.bn3 = nn.BatchNorm2d(c_in)
+        self.dw1 = Conv2d(c_in, c_in, 1, groups=c_in, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_in)
+        self.bn_identity = nn.BatchNorm2d(c_in)
+        hidden = expansion * max(c_in, c_out)
+        self.pw_expand = Conv2d(c_in, hidden, 1, bias=False)
+        self.pw_project = Conv2d(hidden, c_out, 1, bias=False)
+        self.bn_pw = nn.BatchNorm2d(c_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.bn3(self.dw3(x)) + self.bn1(self.dw1(x)) + self.bn_identity(x))
+        return F.relu(self.bn_pw(self.pw_project(self.pw_expand(y))))
+
+    @torch.no_grad()
+    def fold(self) -> DWDConv:
+        """The DWDConv that computes this block's eval-mode function."""
+        c_in = self.dw3.in_channels
+        kernel = torch.zeros(c_in, 1, 3, 3, dtype=torch.float64)  # folded in float64, rounded once at the end
+        bias = torch.zeros(c_in, dtype=torch.float64)
+        identity = torch.ones(c_in, 1, 1, 1)
+        for weight, bn in ((self.dw3.weight, self.bn3), (self.dw1.weight, self.bn1), (identity, self.bn_identity)):
+            scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+            k = weight.double() * scale.view(-1, 1, 1, 1)
+            kernel += k if k.shape[-1] == 3 else F.pad(k, (1, 1, 1, 1))
+            bias += bn.bias.double() - bn.running_mean.double() * scale
+        folded = DWDConv(c_in, self.pw_project.out_channels, self.dilation)
+        folded[0].weight.copy_(kernel)
+        bn = folded[1]
+        bn.weight.fill_(1.0)
+        bn.bias.copy_(bias)
+        bn.running_mean.zero_()
+        bn.running_var.fill_(1.0 - bn.eps)  # so that it divides by sqrt(var + eps) = 1
+        folded[3].weight.copy_(torch.einsum("oh,hi->oi", self.pw_project.weight[:, :, 0, 0].double(),
+                                            self.pw_expand.weight[:, :, 0, 0].double())[:, :, None, None])
+        folded[4].load_state_dict(self.bn_pw.state_dict())
+        return folded.eval()
+
+
+def fold_training_branches(model: nn.Module) -> nn.Module:
+    """Replace every training-only over-parameterised block by the deployed block it folds into (in place)."""
+    for name, child in model.named_children():
+        if isinstance(child, RepDWDConv):
+            setattr(model, name, child.fold())
+        else:
+            fold_training_branches(child)
+    return model
+
+
 class DenseConv(nn.Sequential):
     """Plain 3x3 conv -> BN -> ReLU: what ablation MicroAUNet-1 puts in place of every DWDConv."""
 
@@ -88,7 +152,7 @@ class DenseConv(nn.Sequential):
 class DWDBlock(nn.Module):
     """y = GELU(conv_d2(x)); y = conv_d1(y); return GELU(y + x)."""
 
-    def __init__(self, channels: int, conv: type[nn.Module] = DWDConv) -> None:
+    def __init__(self, channels: int, conv: Callable[..., nn.Module] = DWDConv) -> None:
         super().__init__()
         self.conv1 = conv(channels, channels, dilation=2)
         self.conv2 = conv(channels, channels, dilation=1)
@@ -112,6 +176,15 @@ class LDGA(nn.Module):
         a = torch.sigmoid(self.attn(F.gelu(self.dw(x))))  # eq. 1
         x_att = a * x + x  # eq. 2
         return self.proj(x_att) + self.shortcut(x)
+
+
+class LDGAOnDepthwise(LDGA):
+    """LDGA as the authors' code computes it: the attention map, taken from D = DW unit(x) without a GELU,
+    multiplies D itself (X' = A * D, no residual inside): a different function with the same parameters."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        d = self.dw(x)
+        return self.proj(torch.sigmoid(self.attn(d)) * d) + self.shortcut(x)
 
 
 def _spatial_descriptor(t: torch.Tensor) -> torch.Tensor:

@@ -19,11 +19,14 @@ class FeatureOutput(NamedTuple):
              (B, c_{i-1}, H / 2**i, W / 2**i).
     decoder: the last decoder feature map (B, c0, H/2, W/2), the pixel embedding that the
              preference-alignment stage contrasts.
+    stages:  the output of every decoder stage, deepest first (H/32 .. H/2; the last is ``decoder``),
+             for deep supervision.
     """
 
     logits: torch.Tensor
     skips: list[torch.Tensor]
     decoder: torch.Tensor
+    stages: list[torch.Tensor]
 
 
 def check_input(x: torch.Tensor, model_name: str) -> None:

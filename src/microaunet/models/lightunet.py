@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import DGA, IEA, LDGA, LSCAB, DenseConv, DWDBlock, DWDConv, SCBridge, group_norm, upsample2x
+from .blocks import DGA, IEA, LDGA, LSCAB, DenseConv, DWDBlock, DWDConv, RepDWDConv, SCBridge, group_norm, upsample2x
 from .common import FeatureOutput, check_input, malunet_init
 from .layers import Conv2d
 
@@ -51,27 +51,34 @@ class LightUNet(nn.Module):
             skips.append(x)
         x = F.gelu(self.encoders[5](x))
         bridged = self.bridge(skips)
+        stages = []
         for i, (decoder, norm, skip) in enumerate(zip(self.decoders, self.decoder_norms, reversed(bridged))):
             x = norm(decoder(x))
             if i > 0:
                 x = upsample2x(x)
             x = F.gelu(x) + skip
+            stages.append(x)
         logits = upsample2x(self.head(x))
         if return_features:
-            return FeatureOutput(logits, skips, x)
+            return FeatureOutput(logits, skips, x, stages)
         return logits
 
 
-def microaunet(widths: Sequence[int] = PAPER_WIDTHS, dense_convs: bool = False) -> LightUNet:
-    """MicroAUNet. ``dense_convs=True`` is ablation MicroAUNet-1 (plain 3x3 convs instead of DWD convs)."""
+def microaunet(widths: Sequence[int] = PAPER_WIDTHS, dense_convs: bool = False, overparam: bool = False,
+               ldga: type[LDGA] = LDGA) -> LightUNet:
+    """MicroAUNet. ``dense_convs=True`` is ablation MicroAUNet-1 (plain 3x3 convs instead of DWD convs);
+    ``overparam=True`` trains every DWD conv as a :class:`RepDWDConv`, which ``fold_training_branches`` turns
+    back into this network; ``ldga`` chooses the attention block's form (the paper's, or the authors' code's)."""
+    if dense_convs and overparam:
+        raise ValueError("overparam applies to the DWD convs, which dense_convs replaces")
     c = list(widths)
-    conv = DenseConv if dense_convs else DWDConv
+    conv = DenseConv if dense_convs else RepDWDConv if overparam else DWDConv
 
     def stage(c_in: int, c_out: int) -> nn.Sequential:
-        return nn.Sequential(DWDBlock(c_in, conv), LDGA(c_in, c_out))
+        return nn.Sequential(DWDBlock(c_in, conv), ldga(c_in, c_out))
 
     def up_stage(c_in: int, c_out: int) -> nn.Sequential:
-        return nn.Sequential(LDGA(c_in, c_out), DWDBlock(c_out, conv))
+        return nn.Sequential(ldga(c_in, c_out), DWDBlock(c_out, conv))
 
     encoders = [conv(3, c[0], dilation=1)] + [stage(c[k - 1], c[k]) for k in range(1, 6)]
     decoders = [up_stage(c[k], c[k - 1]) for k in range(5, 0, -1)]
