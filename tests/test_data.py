@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import real_dataset
+from conftest import real_dataset, write_bkai_published
 from PIL import Image
 
 from microaunet.cli import main
@@ -17,6 +17,7 @@ from microaunet.data import DataError, find_pairs, load_training_data, read_imag
 from microaunet.data.augment import augment, to_model_input
 from microaunet.data.cache import load_samples
 from microaunet.data.check import check_dataset
+from microaunet.data.io import MASK_THRESHOLD
 from microaunet.data.splits import packaged_split, resolve_split, train_val_ids
 
 
@@ -177,13 +178,57 @@ def test_splits(synthetic_dir: Path, tmp_path: Path) -> None:
 
 def test_packaged_paper_splits() -> None:
     kvasir, cvc = packaged_split("kvasir-seg_microaunet"), packaged_split("cvc-clinicdb_microaunet")
+    bkai = packaged_split("bkai-neopolyp")
     assert (len(kvasir["train"]), len(kvasir["test"])) == (800, 200)
     assert (len(cvc["train"]), len(cvc["test"])) == (489, 123)
-    for split in (kvasir, cvc):
+    assert (len(bkai["train"]), len(bkai["test"])) == (800, 200)
+    for split in (kvasir, cvc, bkai):
         assert set(split["train"]).isdisjoint(split["test"])
 
 
-@pytest.mark.parametrize("parts,pairs", [(("Kvasir-SEG",), 1000), (("CVC-ClinicDB", "PNG"), 612)])
+def test_colour_coded_masks_read_red_and_green_as_polyp(tmp_path: Path) -> None:
+    truth = write_bkai_published(tmp_path, 3)
+    ds = find_pairs(tmp_path)  # train/train + train_gt/train_gt; test/ (no masks) is not part of it
+    assert ds.image_dir == tmp_path / "train" / "train" and ds.mask_dir == tmp_path / "train_gt" / "train_gt"
+    assert ds.ids == sorted(truth) and not ds.problems
+    for sample in ds.samples:
+        mask = read_mask(sample.mask)
+        assert (mask == truth[sample.id]).mean() > 0.99  # JPEG blurs the outlines a little
+        assert mask[6:10, 6:12].all()  # inside the pure red rectangle
+        gray = np.asarray(Image.open(sample.mask).convert("L"))
+        assert not (gray >= MASK_THRESHOLD)[6:10, 6:12].any()  # what a gray reading would have made of red
+
+
+def test_colour_detection_leaves_gray_and_white_on_colour_masks_alone(tmp_path: Path) -> None:
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    rgb[2:6, 2:6] = (200, 200, 200)
+    rgb[0, 0] = (255, 0, 0)  # one stray coloured pixel does not make a colour-coded mask
+    Image.fromarray(rgb).save(tmp_path / "gray_rgb.png")
+    assert read_mask(tmp_path / "gray_rgb.png").sum() == 16
+
+
+def test_check_reports_colour_coded_masks(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    write_bkai_published(tmp_path, 4)
+    report = check_dataset(tmp_path)
+    ms = report["masks_stats"]
+    assert report["usable"] and report["usable_pairs"] == 4
+    assert ms["colour_coded_masks"] == 4 and ms["red_pixels"] > 0 and ms["green_pixels"] > 0
+    assert main(["data", "check", str(tmp_path)]) == 0
+    assert "colour-coded masks: 4 of 4" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("parts,folder", [(("Kvasir-SEG",), "masks"), (("CVC-ClinicDB", "PNG"), "Ground Truth")])
+def test_real_gray_masks_read_as_before(parts: tuple[str, ...], folder: str) -> None:
+    """The colour-coded reading never fires on Kvasir-SEG's JPEG or CVC-ClinicDB's PNG masks: a sample of
+    files reads exactly as the gray threshold did (PIL's gray value >= 128)."""
+    files = sorted((real_dataset(*parts) / folder).iterdir())[::25]
+    for path in files:
+        before = np.asarray(Image.open(path).convert("L")) >= MASK_THRESHOLD
+        assert np.array_equal(read_mask(path), before), path
+
+
+@pytest.mark.parametrize("parts,pairs", [(("Kvasir-SEG",), 1000), (("CVC-ClinicDB", "PNG"), 612),
+                                         (("BKAI-NeoPolyp",), 1000)])
 def test_real_datasets_check(parts: tuple[str, ...], pairs: int) -> None:
     report = check_dataset(real_dataset(*parts))
     assert report["usable"] and report["usable_pairs"] == pairs and not report["errors"]
@@ -194,6 +239,8 @@ def test_real_paper_and_sequence_splits() -> None:
     assert resolve_split("paper", kvasir) == packaged_split("kvasir-seg_microaunet")
     cvc = find_pairs(real_dataset("CVC-ClinicDB", "PNG"))
     assert resolve_split("paper", cvc) == packaged_split("cvc-clinicdb_microaunet")
+    bkai = find_pairs(real_dataset("BKAI-NeoPolyp"))
+    assert resolve_split("paper", bkai) == packaged_split("bkai-neopolyp")
     seq = resolve_split("sequence", cvc)
     seq_of = {s.id: s.sequence for s in cvc.samples}
     train_seqs, test_seqs = {seq_of[i] for i in seq["train"]}, {seq_of[i] for i in seq["test"]}

@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import write_bkai_published
 
 from microaunet.data import DataError
 from microaunet.data import download as dl
@@ -71,6 +72,30 @@ def test_offline_fails_at_once_with_manual_instructions(tmp_path: Path, monkeypa
         dl.download_dataset("kvasir-seg", tmp_path / "data")
     with pytest.raises(DataError, match="registration"):
         dl.download_dataset("cvc-clinicdb", tmp_path / "data")
+    with pytest.raises(DataError, match="cannot be fetched automatically.*kaggle.com/competitions/bkai-igh-neopolyp"
+                                        ".*--archive bkai-igh-neopolyp.zip"):
+        dl.download_dataset("bkai-neopolyp", tmp_path / "data")
+
+
+def bkai_archive(tmp_path: Path, count: int) -> Path:
+    """A zip laid out as Kaggle's bkai-igh-neopolyp.zip: train/train, train_gt/train_gt, test/test."""
+    src = tmp_path / "src"
+    write_bkai_published(src, count, size=(32, 24))
+    archive = tmp_path / "bkai-igh-neopolyp.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for f in sorted(src.rglob("*.jpeg")):
+            zf.write(f, f.relative_to(src).as_posix())
+    return archive
+
+
+def test_extracts_bkai_as_published(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(DataError, match="expected 1000 BKAI-NeoPolyp pairs, found 4"):
+        dl.download_dataset("bkai-neopolyp", tmp_path / "data", archive=bkai_archive(tmp_path, 4))
+    monkeypatch.setitem(dl.SOURCES, "bkai-neopolyp", dl.SOURCES["bkai-neopolyp"].__class__(
+        "BKAI-NeoPolyp", None, 4, "by hand"))
+    root = dl.download_dataset("bkai-neopolyp", tmp_path / "data", archive=tmp_path / "bkai-igh-neopolyp.zip")
+    assert root == tmp_path / "data" / "BKAI-NeoPolyp"
+    assert len(list((root / "train_gt" / "train_gt").glob("*.jpeg"))) == 4
 
 
 def test_not_an_archive(tmp_path: Path) -> None:

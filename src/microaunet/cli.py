@@ -43,7 +43,7 @@ def data_parser(p: argparse.ArgumentParser) -> None:
     check.add_argument("--json", action="store_true", help="machine-readable report")
     check.set_defaults(run=run_data_check)
     dl = sub.add_parser("download", help="fetch, verify and extract an official dataset archive")
-    dl.add_argument("dataset", choices=["kvasir-seg", "cvc-clinicdb"])
+    dl.add_argument("dataset", choices=["kvasir-seg", "cvc-clinicdb", "bkai-neopolyp"])
     dl.add_argument("--dest", type=Path, default=Path("data"), help="folder to extract into (default: ./data)")
     dl.add_argument("--archive", type=Path, help="extract this already downloaded archive instead of fetching")
     dl.set_defaults(run=run_data_download)
@@ -207,15 +207,23 @@ def run_distill(args: argparse.Namespace) -> int:
     return fit_and_report(Trainer(config, objective), args)
 
 
-@command("evaluate", "the paper's metrics (pooled and per image) and boundary metrics on a split")
-def evaluate_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ckpt", type=Path, required=True, help="checkpoint (.pt: its EMA weights) or .safetensors")
+def add_split_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--split", default="test", choices=["test", "train", "val", "all"],
                    help="which part to evaluate: val is the validation set training carved out of the training ids "
                         "(same fraction and seed as the checkpoint's run) (default: test)")
     p.add_argument("--split-def",
                    help="split definition (default: the one the checkpoint was trained with, else paper)")
+
+
+def split_definition(args: argparse.Namespace, info: dict[str, Any]) -> str:
+    return args.split_def or info.get("config", {}).get("split") or "paper"
+
+
+@command("evaluate", "the paper's metrics (pooled and per image) and boundary metrics on a split")
+def evaluate_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ckpt", type=Path, required=True, help="checkpoint (.pt: its EMA weights) or .safetensors")
+    add_split_args(p)
     p.add_argument("--size", type=int, default=256, help="model input size (default 256, the paper's)")
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--tolerance", type=float, default=2.0, help="boundary F-score tolerance in pixels")
@@ -240,7 +248,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     model, info = load_model(args.ckpt)
-    definition = args.split_def or info.get("config", {}).get("split") or "paper"
+    definition = split_definition(args, info)
     predictions = {} if args.save_predictions else None
     config = info.get("config", {})
     result = evaluate_split(model.to(memory_format=torch.channels_last), args.data, args.split, definition,
@@ -300,7 +308,8 @@ def run_demo_command(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("bench", "benchmarks: decode cache (data), training steps (train), inference speed (speed)")
+@command("bench", "benchmarks: decode cache (data), training steps (train), inference speed (speed), "
+                  "Dice under perturbations (robustness)")
 def bench_parser(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="bench_command", required=True)
     for name, help_text in (("data", "decode-every-epoch against the decode cache"),
@@ -315,6 +324,20 @@ def bench_parser(p: argparse.ArgumentParser) -> None:
         b.add_argument("--size", type=int, default=256)
         b.add_argument("--json", action="store_true")
         b.set_defaults(run=run_bench)
+    from .robustness import BY_NAME
+
+    r = sub.add_parser("robustness", help="Dice of a model on perturbed copies of a test split (lighting, colour, "
+                                          "blur, JPEG, resolution, noise, highlights) and the drop from clean")
+    add_weights_args(r, ("--weights", "--pretrained"))
+    add_split_args(r)
+    r.add_argument("--threshold", type=float, default=0.5)
+    r.add_argument("--perturbations", nargs="+", choices=list(BY_NAME), metavar="NAME",
+                   help=f"a subset: {', '.join(BY_NAME)} (default: all)")
+    r.add_argument("--seed", type=int, default=0, help="seed of the noise and highlight draws (default 0)")
+    r.add_argument("--threads", type=int, default=0, help="PyTorch and OpenCV threads (0: their defaults)")
+    r.add_argument("--out", type=Path, help="also write the result to this JSON file")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(run=run_bench_robustness)
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -332,11 +355,37 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_weights_args(p: argparse.ArgumentParser) -> None:
+def run_bench_robustness(args: argparse.Namespace) -> int:
+    import cv2
+    import torch
+
+    from .checkpoint import load_model
+    from .inference import resolve_weights
+    from .robustness import bench_robustness, format_robustness
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)  # the perturbations and resizes
+    weights = args.ckpt or args.pretrained
+    model, info = load_model(resolve_weights(weights))
+    config = info.get("config", {})
+    result = bench_robustness(model.to(memory_format=torch.channels_last), args.data, args.split,
+                              split_definition(args, info), args.size, args.threshold, args.seed, args.perturbations,
+                              log=lambda line: print(line, file=sys.stderr, flush=True),
+                              split_seed=config.get("split_seed", 42), val_fraction=config.get("val_fraction", 0.1))
+    result = {"model": info["model"], "weights": str(weights), "threads": torch.get_num_threads()} | result
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2))
+    emit(result, args.json, format_robustness)
+    return 0
+
+
+def add_weights_args(p: argparse.ArgumentParser, shipped_flags: tuple[str, ...] = ("--pretrained",)) -> None:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--ckpt", type=Path, help="a checkpoint (.pt) or weights file (.safetensors)")
     shipped = list_pretrained()
-    source.add_argument("--pretrained", default=DEFAULT_PRETRAINED, choices=shipped, metavar="NAME",
+    source.add_argument(*shipped_flags, dest="pretrained", default=DEFAULT_PRETRAINED, choices=shipped, metavar="NAME",
                         help=f"shipped weights: {', '.join(shipped)} (default: %(default)s)")
     p.add_argument("--size", type=int, default=256, help="model input size (divisible by 32)")
 

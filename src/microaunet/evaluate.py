@@ -3,6 +3,8 @@ at the model's input size (the paper's protocol) and at each image's own resolut
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,16 +39,35 @@ def predict_probability(model: nn.Module, image: np.ndarray, size: int) -> tuple
     return prob, cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+ImageTransform = Callable[[np.ndarray, str], np.ndarray]  # (RGB uint8 image at its own size, image id) -> image
+
+
+def progress(samples: list[Sample], desc: str, every: int = 0) -> Iterator[Sample]:
+    """tqdm's bar on a terminal; elsewhere, with ``every``, a line on stderr every ``every`` images (logs)."""
+    if not every or sys.stderr.isatty():
+        yield from tqdm(samples, desc=desc, leave=False, disable=None)
+        return
+    for i, sample in enumerate(samples, 1):
+        yield sample
+        if i % every == 0 or i == len(samples):
+            print(f"{desc}: {i}/{len(samples)} images", file=sys.stderr, flush=True)
+
+
 def evaluate_samples(model: nn.Module, samples: list[Sample], size: int = 256, threshold: float = 0.5,
                      tolerance: float = 2.0, toolbox: bool = False,
-                     predictions: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+                     predictions: dict[str, np.ndarray] | None = None, transform: ImageTransform | None = None,
+                     progress_every: int = 0, desc: str = "evaluate") -> dict[str, Any]:
     """Metrics of ``model`` on ``samples``; with ``toolbox``, also the polyp toolbox's (at original size).
-    A ``predictions`` dict receives each image's thresholded prediction at its own size, by image id."""
+    A ``predictions`` dict receives each image's thresholded prediction at its own size, by image id.
+    ``transform`` changes each image as read, before the model's resize (a perturbation; masks stay as read).
+    ``progress_every``: without a terminal, a progress line on stderr every so many images."""
     model.eval()
     at_size, at_original = MetricAccumulator(tolerance), MetricAccumulator(tolerance)
     literature = ToolboxAccumulator() if toolbox else None
-    for sample in tqdm(samples, desc="evaluate", leave=False, disable=None):
+    for sample in progress(samples, desc, progress_every):
         image, mask = read_image(sample.image), read_mask(sample.mask)
+        if transform is not None:
+            image = transform(image, sample.id)
         prob, prob_full = predict_probability(model, image, size)
         at_size.add(sample.id, prob >= threshold, resize_mask(mask, size).astype(bool))
         at_original.add(sample.id, prob_full >= threshold, mask)
@@ -75,14 +96,18 @@ def split_ids(dataset: PairedDataset, split: str, definition: str, split_seed: i
 def evaluate_split(model: nn.Module, data: str | Path, split: str = "test", definition: str = "paper",
                    size: int = 256, threshold: float = 0.5, tolerance: float = 2.0,
                    split_seed: int = 42, toolbox: bool = False,
-                   predictions: dict[str, np.ndarray] | None = None, val_fraction: float = 0.1) -> dict[str, Any]:
+                   predictions: dict[str, np.ndarray] | None = None, val_fraction: float = 0.1,
+                   transform: ImageTransform | None = None, progress_every: int = 0,
+                   desc: str = "evaluate") -> dict[str, Any]:
     """Evaluate on the ``split`` subset ('test', 'train', 'val' or 'all', see :func:`split_ids`) of the split
-    ``definition`` (``predictions``: as for :func:`evaluate_samples`)."""
+    ``definition`` (``predictions``, ``transform``, ``progress_every`` and ``desc``: as for
+    :func:`evaluate_samples`)."""
     dataset = find_pairs(data)
     ids = split_ids(dataset, split, definition, split_seed, val_fraction)
     if not ids:
         raise ValueError(f"{data}: the '{split}' part of split '{definition}' is empty")
-    result = evaluate_samples(model, dataset.subset(ids), size, threshold, tolerance, toolbox, predictions)
+    result = evaluate_samples(model, dataset.subset(ids), size, threshold, tolerance, toolbox, predictions,
+                              transform, progress_every, desc)
     return {"data": str(data), "split_definition": definition, "split": split, "images": len(ids),
             "size": size, "threshold": threshold, "conventions": CONVENTIONS} | result
 

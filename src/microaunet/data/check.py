@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .io import MASK_THRESHOLD, DataError, read_gray, read_image
+from .io import MASK_THRESHOLD, DataError, read_image, read_mask_levels
 from .pairs import Sample, find_pairs
 
 NOISE_BAND = (16, 240)  # gray values a clean binary mask never has
@@ -24,11 +24,15 @@ def _inspect(sample: Sample) -> dict[str, Any]:
     except DataError as e:
         row["errors"].append(str(e))
     try:
-        gray = read_gray(sample.mask)
+        gray, rgb = read_mask_levels(sample.mask)
     except DataError as e:
         row["errors"].append(str(e))
         return row
     fg = gray >= MASK_THRESHOLD
+    row["colour_coded"] = rgb is not None
+    if rgb is not None:  # red (neoplastic) where red is the stronger of the two lit channels, else green
+        red = fg & (rgb[..., 0] >= rgb[..., 1])
+        row["red"], row["green"] = int(red.sum()), int((fg & ~red).sum())
     row["foreground"] = float(fg.mean())
     row["noisy"] = float(((gray > NOISE_BAND[0]) & (gray < NOISE_BAND[1])).mean())
     row["distinct"] = int(len(np.unique(gray)))
@@ -58,6 +62,7 @@ def check_dataset(root: str | Path, threads: int = 2) -> dict[str, Any]:
         notes += r["warnings"]
     sizes = Counter(r["size"] for r in good)
     fg = np.array([r["foreground"] for r in good]) if good else np.zeros(1)
+    colour = [r for r in good if r["colour_coded"]]
     report = {
         "root": str(dataset.root),
         "images": str(dataset.image_dir),
@@ -77,6 +82,9 @@ def check_dataset(root: str | Path, threads: int = 2) -> dict[str, Any]:
             "empty_masks": sum(1 for r in good if r["foreground"] == 0),
             "binary_masks": sum(1 for r in good if r["distinct"] <= 2),
             "mean_noisy_pixel_fraction": float(np.mean([r["noisy"] for r in good])) if good else 0.0,
+            "colour_coded_masks": len(colour),
+            "red_pixels": sum(r["red"] for r in colour),
+            "green_pixels": sum(r["green"] for r in colour),
         },
         "errors": errors,
         "warnings": notes,
@@ -100,6 +108,13 @@ def format_report(r: dict[str, Any]) -> str:
             f"{ms['empty_masks']} empty; {ms['binary_masks']} strictly two-valued; "
             f"{ms['mean_noisy_pixel_fraction']:.3%} of mask pixels are compression noise (neither ~0 nor ~255)",
         ]
+        if ms["colour_coded_masks"]:
+            polyp = max(1, ms["red_pixels"] + ms["green_pixels"])
+            lines.append(
+                f"  colour-coded masks: {ms['colour_coded_masks']} of {r['usable_pairs']} (red = neoplastic, "
+                f"green = non-neoplastic; polyp = red or green > 127): {ms['red_pixels'] / polyp:.1%} of polyp "
+                f"pixels red, {ms['green_pixels'] / polyp:.1%} green"
+            )
     for title in ("errors", "warnings"):
         if r[title]:
             lines.append(f"  {title} ({len(r[title])}):")

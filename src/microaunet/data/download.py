@@ -42,6 +42,14 @@ SOURCES = {
         "or as the Kaggle archive with PNG/ and metadata.csv; download it by hand and run "
         "'microaunet data download cvc-clinicdb --archive ARCHIVE.zip --dest DIR'",
     ),
+    "bkai-neopolyp": DatasetSource(
+        "BKAI-NeoPolyp", None, 1000,
+        "BKAI-NeoPolyp is the training set of the BKAI-IGH NeoPolyp-Small challenge, distributed on Kaggle to "
+        "accounts that accept the competition's rules (https://www.kaggle.com/competitions/bkai-igh-neopolyp/data, "
+        "or 'kaggle competitions download -c bkai-igh-neopolyp'); download bkai-igh-neopolyp.zip by hand (it holds "
+        "train/train/*.jpeg and the colour masks train_gt/train_gt/*.jpeg) and run "
+        "'microaunet data download bkai-neopolyp --archive bkai-igh-neopolyp.zip --dest DIR'",
+    ),
 }
 
 CONNECT_TIMEOUT_S = 15
@@ -106,7 +114,8 @@ def _find_dataset(dest: Path) -> PairedDataset:
             return find_pairs(candidate, skip_bad=True)
         except DataError:
             continue
-    raise DataError(f"{dest}: the archive holds no images/ + masks/ (or Original/ + Ground Truth/) folders")
+    raise DataError(f"{dest}: the archive holds no images/ + masks/ (or Original/ + Ground Truth/, "
+                    "or train/ + train_gt/) folders")
 
 
 def download_dataset(dataset: str, dest: str | Path, archive: str | Path | None = None) -> Path:

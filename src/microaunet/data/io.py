@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageChops, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 MASK_THRESHOLD = 128  # JPEG masks carry compression noise around 0 and 255
+COLOUR_SPREAD = 128  # max - min channel of a colour-coded label pixel (pure red: 255); gray masks have ~0
+GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "F")
 
 
 class DataError(Exception):
@@ -38,11 +40,39 @@ def read_image(path: str | Path) -> np.ndarray:
     return np.asarray(img.convert("RGB"))
 
 
-def read_gray(path: str | Path) -> np.ndarray:
-    """A uint8 gray-value array (H, W), as a mask file stores it (before binarisation)."""
-    return np.asarray(_open(Path(path)).convert("L"))
+def _colour_coded(img: Image.Image) -> np.ndarray | None:
+    """The RGB pixels of a colour-coded label map (most lit pixels saturated colours), else None.
+
+    A gray mask's channels are equal (Kvasir-SEG's JPEG masks and CVC-ClinicDB's PNGs: channel spread 0 in every
+    file), where a colour-coded one is labelled in pure red or green; deciding per file, not per pixel, keeps
+    every gray mask reading exactly as its gray values say.
+    """
+    rgb = img.convert("RGB")
+    r, g, b = rgb.split()
+    if all(ImageChops.difference(x, y).getextrema()[1] < COLOUR_SPREAD for x, y in ((r, g), (g, b), (r, b))):
+        return None  # no pixel is a saturated colour (the quick answer for gray masks, in PIL's C code)
+    pixels = np.asarray(rgb)
+    brightest = pixels.max(axis=2)
+    lit = brightest >= MASK_THRESHOLD
+    saturated = (brightest - pixels.min(axis=2)) >= COLOUR_SPREAD
+    return pixels if lit.any() and saturated[lit].mean() > 0.5 else None
+
+
+def read_mask_levels(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """The mask's label levels, a uint8 (H, W) array to binarise at ``MASK_THRESHOLD``, and its RGB pixels
+    when the file is colour-coded (else None).
+
+    Gray masks: the gray value as PIL converts the file (Kvasir-SEG, CVC-ClinicDB, binary PNGs). Colour-coded
+    masks (BKAI-NeoPolyp as published: red = neoplastic, green = non-neoplastic polyp, black background):
+    max(red, green), so that a polyp is "red or green > 127"; as gray, pure red (76) would read as background.
+    """
+    img = _open(Path(path))
+    rgb = None if img.mode in GRAY_MODES else _colour_coded(img)
+    if rgb is not None:
+        return np.maximum(rgb[..., 0], rgb[..., 1]), rgb
+    return np.asarray(img.convert("L")), None
 
 
 def read_mask(path: str | Path) -> np.ndarray:
-    """A boolean array (H, W): pixels whose gray value is >= 128 are polyp."""
-    return read_gray(path) >= MASK_THRESHOLD
+    """A boolean array (H, W) of polyp pixels: gray value >= 128, or red or green > 127 in a colour-coded mask."""
+    return read_mask_levels(path)[0] >= MASK_THRESHOLD

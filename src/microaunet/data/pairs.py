@@ -4,6 +4,8 @@ Supported layouts (``root`` is what the user passes):
 - ``root/images`` + ``root/masks`` (Kvasir-SEG, or any folder of pairs)
 - ``root/Original`` + ``root/Ground Truth`` (CVC-ClinicDB's PNG or TIF folder)
 - ``root/PNG``, ``root/TIF`` or ``root/TIFF`` holding the above (the CVC-ClinicDB archive root)
+- ``root/train`` + ``root/train_gt`` (BKAI-NeoPolyp as published on Kaggle, where each holds a folder of
+  its own name: ``train/train/*.jpeg`` and ``train_gt/train_gt/*.jpeg``; its ``test/`` has no masks)
 
 Pairs are matched by file stem, never by listing order. A ``metadata.csv`` with ``frame_id`` and
 ``sequence_id`` columns (CVC-ClinicDB) in ``root`` or its parent gives each frame its video sequence.
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from .io import IMAGE_EXTENSIONS, DataError
 
-LAYOUTS = (("images", "masks"), ("Original", "Ground Truth"))
+LAYOUTS = (("images", "masks"), ("Original", "Ground Truth"), ("train", "train_gt"))
 CVC_SUBFOLDERS = ("PNG", "TIF", "TIFF")
 
 
@@ -57,12 +59,17 @@ class PairedDataset:
         return bool(self.samples) and all(s.sequence is not None for s in self.samples)
 
 
+def _undouble(folder: Path) -> Path:
+    """``train/train`` -> the inner folder (Kaggle's archives wrap each folder in one of the same name)."""
+    return folder / folder.name if (folder / folder.name).is_dir() else folder
+
+
 def _find_layout(root: Path) -> tuple[Path, Path]:
     candidates = [root] + [root / sub for sub in CVC_SUBFOLDERS]
     for base in candidates:
         for image_name, mask_name in LAYOUTS:
             if (base / image_name).is_dir() and (base / mask_name).is_dir():
-                return base / image_name, base / mask_name
+                return _undouble(base / image_name), _undouble(base / mask_name)
     expected = " or ".join(f"'{a}/' + '{b}/'" for a, b in LAYOUTS)
     raise DataError(f"{root}: no dataset layout found; expected sub-folders {expected} (or PNG/ holding them)")
 

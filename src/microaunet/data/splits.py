@@ -2,8 +2,10 @@
 
 A split definition maps to ``{"train": [ids], "test": [ids]}``. Named definitions:
 
-- ``paper``:    the paper's splits, shipped in the package (Kvasir-SEG 800/200, CVC-ClinicDB 489/123,
-                the latter a random frame split).
+- ``paper``:    each dataset's standard split, shipped in the package: the paper's for Kvasir-SEG (800/200)
+                and CVC-ClinicDB (489/123, a random frame split); for BKAI-NeoPolyp, whose own test
+                images have no public masks, a seeded 800/200 split of its 1000 annotated images with
+                near-duplicate images on the same side.
 - ``sequence``: CVC-ClinicDB by video sequence, so that no sequence is on both sides
                 (needs metadata.csv); about 20% of frames in test.
 - ``random``:   a seeded 80/20 frame split of any folder.
@@ -23,7 +25,7 @@ from pathlib import Path
 from .io import DataError
 from .pairs import PairedDataset
 
-PAPER_SPLITS = ("kvasir-seg_microaunet", "cvc-clinicdb_microaunet")
+PAPER_SPLITS = ("kvasir-seg_microaunet", "cvc-clinicdb_microaunet", "bkai-neopolyp")
 NAMED = ("paper", "sequence", "random", "all")
 TEST_FRACTION = 0.2
 
@@ -41,8 +43,8 @@ def _paper_split(dataset: PairedDataset) -> dict[str, list[str]]:
         if set(split["train"]) | set(split["test"]) <= ids:
             return split
     raise DataError(
-        f"{dataset.root}: the 'paper' split needs Kvasir-SEG or CVC-ClinicDB with all its files; "
-        "this dataset lacks ids of both. Use --split random or a JSON split file."
+        f"{dataset.root}: the 'paper' split needs Kvasir-SEG, CVC-ClinicDB or BKAI-NeoPolyp with all its files; "
+        "this dataset lacks ids of each. Use --split random or a JSON split file."
     )
 
 
