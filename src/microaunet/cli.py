@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
 
 COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
 OPTIONAL_PACKAGES = {"onnx": "onnx", "onnxruntime": "onnx", "thop": "complexity", "py_sod_metrics": "report",
-                     "matplotlib": "report"}
+                     "matplotlib": "report", "fastapi": "serve", "starlette": "serve", "uvicorn": "serve",
+                     "python_multipart": "serve"}
 
 
 def command(name: str, help_text: str) -> Callable:
@@ -353,6 +355,49 @@ def run_predict(args: argparse.Namespace) -> int:
                           backend=args.backend, device=args.device, threads=args.threads)
     result = predict_path(segmenter, args.input, args.out, args.save_masks)
     emit(result, args.json, lambda r: "\n".join(f"{k}: {v}" for k, v in r.items() if v not in (None, [])))
+    return 0
+
+
+@command("serve", "a local HTTP inference service with a web page: POST images, get masks (API docs at /docs)")
+def serve_parser(p: argparse.ArgumentParser) -> None:
+    from .serve.config import ServeConfig
+
+    default = ServeConfig()
+    p.add_argument("--weights", default=default.weights, metavar="NAME|PATH",
+                   help=f"shipped weights ({', '.join(list_pretrained())}) or a checkpoint file (default: %(default)s)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on; anything but loopback exposes the service (default: %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=default.threads,
+                   help="ONNX Runtime threads per request (0: all cores) (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=default.workers,
+                   help="requests segmented at once (default: %(default)s)")
+    p.add_argument("--queue", type=int, default=default.queue,
+                   help="requests that may wait beyond those; past that the service answers 503 (default: %(default)s)")
+    p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on every route but /health, the page and "
+                                   "the docs (default: $MICROAUNET_TOKEN, else no token)")
+    p.add_argument("--max-body-mb", type=float, default=default.max_body_mb,
+                   help="larger image requests get 413 (default: %(default)s)")
+    p.add_argument("--max-megapixels", type=float, default=default.max_megapixels,
+                   help="larger images get 413 (default: %(default)s)")
+    p.add_argument("--max-video-mb", type=float, default=default.max_video_mb,
+                   help="larger video uploads get 413 (default: %(default)s)")
+    p.add_argument("--size", type=int, default=default.size, help="model input size (default: %(default)s)")
+    p.add_argument("--threshold", type=float, default=default.threshold,
+                   help="probability threshold of the masks (default: %(default)s)")
+    p.add_argument("--access-log", action="store_true", help="log every request (default: off)")
+    p.set_defaults(run=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from .serve.config import ServeConfig
+    from .serve.server import serve
+
+    config = ServeConfig(weights=args.weights, threads=args.threads, workers=args.workers, queue=args.queue,
+                         token=args.token or os.environ.get("MICROAUNET_TOKEN") or None,
+                         max_body_mb=args.max_body_mb, max_megapixels=args.max_megapixels,
+                         max_video_mb=args.max_video_mb, size=args.size, threshold=args.threshold)
+    serve(config, args.host, args.port, args.access_log)
     return 0
 
 
