@@ -267,7 +267,8 @@ def run_demo_command(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("bench", "benchmarks: decode cache (data), training steps (train), inference speed (speed)")
+@command("bench", "benchmarks: decode cache (data), training steps (train), inference speed (speed), the service "
+                  "under load (serve)")
 def bench_parser(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="bench_command", required=True)
     for name, help_text in (("data", "decode-every-epoch against the decode cache"),
@@ -282,6 +283,21 @@ def bench_parser(p: argparse.ArgumentParser) -> None:
         b.add_argument("--size", type=int, default=256)
         b.add_argument("--json", action="store_true")
         b.set_defaults(run=run_bench)
+    b = sub.add_parser("serve", help="load test of `microaunet serve` on loopback: requests/s, latency percentiles "
+                                     "and server memory at several client counts, and the overhead over predict")
+    b.add_argument("--weights", default=DEFAULT_PRETRAINED, metavar="NAME|PATH",
+                   help="weights to serve (default: %(default)s)")
+    b.add_argument("--requests", type=int, default=1000, help="requests per client count (default: %(default)s)")
+    b.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16],
+                   help="concurrent client counts to run (default: %(default)s)")
+    b.add_argument("--workers", type=int, default=2, help="the server's --workers (default: %(default)s)")
+    b.add_argument("--threads", type=int, default=1, help="the server's --threads (default: %(default)s)")
+    b.add_argument("--pairs", type=int, default=300,
+                   help="bare predict calls alternated with as many requests, for the overhead (default: %(default)s)")
+    b.add_argument("--image", type=Path, help="the image to send (default: a 720x576 synthetic JPEG)")
+    b.add_argument("--out", type=Path, help="also write the result to OUT.json and OUT.md (default: not written)")
+    b.add_argument("--json", action="store_true", help="print JSON instead of the table (default: the table)")
+    b.set_defaults(run=run_bench_serve)
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -296,6 +312,16 @@ def run_bench(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     result = (bench_data if args.bench_command == "data" else bench_train)(args.data, size=args.size)
     emit(result, args.json, lambda r: "\n".join(f"{k}: {v}" for k, v in r.items()))
+    return 0
+
+
+def run_bench_serve(args: argparse.Namespace) -> int:
+    from .serve.bench import bench_serve, format_serve_bench, write_serve_bench
+
+    result = bench_serve(args.weights, args.requests, args.clients, args.workers, args.threads, args.image, args.pairs)
+    if args.out:
+        write_serve_bench(result, args.out)
+    emit(result, args.json, format_serve_bench)
     return 0
 
 
