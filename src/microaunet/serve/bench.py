@@ -134,20 +134,27 @@ class Server:
         self.log.close()
 
 
-def load(port: int, body: bytes, requests: int, clients: int) -> dict[str, Any]:
-    """``requests`` POSTs of ``body`` shared by ``clients`` threads; every answer is checked against the first."""
+def load(server: Server, body: bytes, requests: int, clients: int) -> dict[str, Any]:
+    """``requests`` POSTs of ``body`` shared by ``clients`` threads, and the server's RSS at each tenth of them.
+
+    Every answer must be the same mask: ``distinct_masks`` counts those that came back.
+    """
     remaining = iter(range(requests))
     lock = threading.Lock()
     latencies: list[float] = []
     errors: dict[str, int] = {}
     answers: set[bytes] = set()
+    memory: list[float | None] = []
 
     def client() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
         while True:
             with lock:
-                if next(remaining, None) is None:
+                index = next(remaining, None)
+                if index is None:
                     break
+                if index % max(requests // 10, 1) == 0:
+                    memory.append(rss_mb(server.process.pid))
             t0 = time.perf_counter()
             try:
                 response, data = post(connection, body)
@@ -171,9 +178,11 @@ def load(port: int, body: bytes, requests: int, clients: int) -> dict[str, Any]:
     for t in threads:
         t.join()
     seconds = time.perf_counter() - t0
+    memory.append(rss_mb(server.process.pid))
     return {"clients": clients, "requests": requests, "ok": len(latencies), "errors": errors,
             "distinct_masks": len(answers), "seconds": round(seconds, 2),
-            "requests_per_s": round(len(latencies) / seconds, 1)} | (percentiles(latencies) if latencies else {})
+            "requests_per_s": round(len(latencies) / seconds, 1), "server_rss_mb": memory[-1],
+            "server_rss_mb_trace": memory} | (percentiles(latencies) if latencies else {})
 
 
 def bench_serve(weights: str, requests: int = 1000, clients: list[int] | tuple[int, ...] = (1, 4, 16),
@@ -189,10 +198,9 @@ def bench_serve(weights: str, requests: int = 1000, clients: list[int] | tuple[i
     segmenter = Segmenter(weights, threads=threads)  # bad weights fail here; the server reuses its ONNX export
     server = Server(weights, workers, threads)
     try:
-        load(server.port, body, WARMUP, 1)
+        load(server, body, WARMUP, 1)
         before = rss_mb(server.process.pid)
-        levels = [load(server.port, body, requests, count) | {"server_rss_mb": rss_mb(server.process.pid)}
-                  for count in clients]
+        levels = [load(server, body, requests, count) for count in clients]
         measured = overhead(segmenter, body, server.port, pairs)
     finally:
         server.stop()
@@ -231,7 +239,10 @@ def format_serve_bench(result: dict[str, Any]) -> str:
                      f"{level['distinct_masks']} | {level['requests_per_s']} | {level.get('p50_ms', '-')} | "
                      f"{level.get('p95_ms', '-')} | {level.get('p99_ms', '-')} | {level['server_rss_mb']} |")
     o = result["overhead"]
-    lines += ["", f"server RSS after warm-up: {result['server_rss_mb_before']} MB",
+    lines += ["", f"server RSS after warm-up: {result['server_rss_mb_before']} MB; at each tenth of the requests:"]
+    lines += [f"- {level['clients']} clients: {' '.join(map(str, level['server_rss_mb_trace']))} MB"
+              for level in result["levels"]]
+    lines += ["",
               f"overhead, {o['pairs']} bare Segmenter.predict calls on the same JPEG file alternated with "
               f"{o['pairs']} requests (one client): predict p50 {o['bare_predict']['p50_ms']} ms, request p50 "
               f"{o['request']['p50_ms']} ms (of which in the server {o['server_total']['p50_ms']} ms): "
