@@ -384,6 +384,18 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+SERVE_SETTINGS = {  # fields of ServeConfig, each a flag
+    "threads": "ONNX Runtime threads per request (0: all cores)",
+    "workers": "requests segmented at once",
+    "queue": "requests that may wait beyond those; past that the service answers 503",
+    "max_body_mb": "larger image requests get 413",
+    "max_megapixels": "larger images get 413",
+    "max_video_mb": "larger video uploads get 413",
+    "size": "model input size",
+    "threshold": "probability threshold of the masks",
+}
+
+
 @command("serve", "a local HTTP inference service with a web page: POST images, get masks (API docs at /docs)")
 def serve_parser(p: argparse.ArgumentParser) -> None:
     from .serve.config import ServeConfig
@@ -394,23 +406,12 @@ def serve_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on; anything but loopback exposes the service (default: %(default)s)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=default.threads,
-                   help="ONNX Runtime threads per request (0: all cores) (default: %(default)s)")
-    p.add_argument("--workers", type=int, default=default.workers,
-                   help="requests segmented at once (default: %(default)s)")
-    p.add_argument("--queue", type=int, default=default.queue,
-                   help="requests that may wait beyond those; past that the service answers 503 (default: %(default)s)")
     p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on every route but /health, the page and "
                                    "the docs (default: $MICROAUNET_TOKEN, else no token)")
-    p.add_argument("--max-body-mb", type=float, default=default.max_body_mb,
-                   help="larger image requests get 413 (default: %(default)s)")
-    p.add_argument("--max-megapixels", type=float, default=default.max_megapixels,
-                   help="larger images get 413 (default: %(default)s)")
-    p.add_argument("--max-video-mb", type=float, default=default.max_video_mb,
-                   help="larger video uploads get 413 (default: %(default)s)")
-    p.add_argument("--size", type=int, default=default.size, help="model input size (default: %(default)s)")
-    p.add_argument("--threshold", type=float, default=default.threshold,
-                   help="probability threshold of the masks (default: %(default)s)")
+    for name, help_text in SERVE_SETTINGS.items():
+        value = getattr(default, name)
+        p.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value,
+                       help=f"{help_text} (default: %(default)s)")
     p.add_argument("--access-log", action="store_true", help="log every request (default: off)")
     p.set_defaults(run=run_serve)
 
@@ -419,10 +420,8 @@ def run_serve(args: argparse.Namespace) -> int:
     from .serve.config import ServeConfig
     from .serve.server import serve
 
-    config = ServeConfig(weights=args.weights, threads=args.threads, workers=args.workers, queue=args.queue,
-                         token=args.token or os.environ.get("MICROAUNET_TOKEN") or None,
-                         max_body_mb=args.max_body_mb, max_megapixels=args.max_megapixels,
-                         max_video_mb=args.max_video_mb, size=args.size, threshold=args.threshold)
+    config = ServeConfig(weights=args.weights, token=args.token or os.environ.get("MICROAUNET_TOKEN") or None,
+                         **{name: getattr(args, name) for name in SERVE_SETTINGS})
     serve(config, args.host, args.port, args.access_log)
     return 0
 

@@ -15,8 +15,8 @@ class ServeConfig:
     workers: int = field(default_factory=lambda: min(os.cpu_count() or 1, 8))  # requests segmented at once
     queue: int = 64  # requests waiting beyond those, before 503
     token: str | None = None
-    max_body_mb: float = 20
-    max_megapixels: float = 16
-    max_video_mb: float = 200
+    max_body_mb: float = 20.0
+    max_megapixels: float = 16.0
+    max_video_mb: float = 200.0
     size: int = 256
     threshold: float = 0.5
