@@ -203,17 +203,18 @@ def test_token_guards_every_route_but_health(segmenter: Segmenter, image: np.nda
 
 
 class Gate:
-    """A Segmenter whose predictions wait until the test opens the gate."""
+    """A Segmenter whose predictions, once the gate is shut, wait until the test opens it."""
 
     def __init__(self, segmenter: Segmenter) -> None:
-        self.segmenter, self.entered, self.open = segmenter, threading.Event(), threading.Event()
+        self.segmenter, self.shut, self.entered, self.open = segmenter, False, threading.Event(), threading.Event()
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.segmenter, name)
 
     def predict_batch(self, images: list[np.ndarray]) -> list:
-        self.entered.set()
-        assert self.open.wait(20)
+        if self.shut:
+            self.entered.set()
+            assert self.open.wait(20)
         return self.segmenter.predict_batch(images)
 
 
@@ -229,7 +230,9 @@ def http_post(url: str, data: bytes) -> tuple[int, bytes, dict]:
 def test_overload_answers_503_with_retry_after(segmenter: Segmenter, image: np.ndarray) -> None:
     gate = Gate(segmenter)
     data = encode(image)
-    with running(create_app(ServeConfig(workers=1, queue=1), gate)) as url, ThreadPoolExecutor(2) as clients:
+    app = create_app(ServeConfig(workers=1, queue=1), gate)
+    gate.shut = True
+    with running(app) as url, ThreadPoolExecutor(2) as clients:
         first = clients.submit(http_post, f"{url}/v1/segment", data)
         assert gate.entered.wait(20)
         queued = clients.submit(http_post, f"{url}/v1/segment", data)

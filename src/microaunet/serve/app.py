@@ -13,6 +13,7 @@ from importlib import resources
 from io import BytesIO
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -86,6 +87,7 @@ class Service:
                       "version": hashlib.sha256(weights.read_bytes()).hexdigest()[:12],
                       "epochs": self.segmenter.info.get("epochs"), "input_size": self.segmenter.size,
                       "package": __version__}
+        self.segmenter.predict_batch([np.zeros((64, 64, 3), np.uint8)])  # the slow first run: before any request
 
     def segment_one(self, data: bytes, name: str, fmt: str, overlay: bool, clock: Clock) -> Response:
         """In a worker: decode, segment and encode one image."""
