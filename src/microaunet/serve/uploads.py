@@ -20,7 +20,7 @@ from .errors import RequestError
 
 @dataclass
 class Upload:
-    name: str  # the part's file name, or "body" for a raw upload
+    name: str  # the part's file name, or "request body" for a raw upload
     sink: BinaryIO
 
 
@@ -91,7 +91,7 @@ async def read_uploads(request: Request, limit: int, open_sink: Callable[[], Bin
     elif not accepts(content_type.decode("latin-1")):
         raise RequestError(415, f"Content-Type {content_type.decode('latin-1')} is not accepted here "
                                 "(send the file as the body, or as a multipart/form-data file part)")
-    uploads = [] if parts else [Upload("body", open_sink())]
+    uploads = [] if parts else [Upload("request body", open_sink())]
     received = 0
     try:
         async for chunk in request.stream():
