@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import http.client
 import json
+import os
 import shlex
 import socket
 import subprocess
@@ -194,6 +195,7 @@ def bench_serve(weights: str, requests: int = 1000, clients: list[int] | tuple[i
         read_image(image)  # a clear error now for what is not an image, rather than 400s under load
     body = image.read_bytes() if image else synthetic_jpeg()
     height, width = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR).shape[:2]
+    load_before = load_average()
     torch.set_num_threads(1)  # as the server does
     segmenter = Segmenter(weights, threads=threads)  # bad weights fail here; the server reuses its ONNX export
     server = Server(weights, workers, threads)
@@ -210,8 +212,17 @@ def bench_serve(weights: str, requests: int = 1000, clients: list[int] | tuple[i
         "settings": settings, "image": f"{image or 'synthetic'} ({width}x{height}, {len(body)} bytes)",
         "levels": levels,
         "server_rss_mb_before": before, "overhead": measured, "machine": machine(), "commit": commit(),
+        "load_average": [load_before, load_average()],
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def load_average() -> float | None:
+    """The machine's one-minute load average: what else ran beside the benchmark (None where unknown)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def commit() -> str | None:
@@ -266,5 +277,6 @@ def write_serve_bench(result: dict[str, Any], out: Path) -> None:
     m = result["machine"]
     header = [f"Command: `{command}`", "", f"Commit: {result['commit']}", "",
               f"Machine: {m['cpu']}, {m['cores']} cores (torch {m['torch']}, onnxruntime {m.get('onnxruntime')}, "
-              f"Python {m['python']})", "", f"Date: {result['date']}", ""]
+              f"Python {m['python']}); one-minute load average {result['load_average'][0]} before the run, "
+              f"{result['load_average'][1]} after", "", f"Date: {result['date']}", ""]
     out.with_suffix(".md").write_text("\n".join(header) + "\n" + format_serve_bench(result) + "\n")
