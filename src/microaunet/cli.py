@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
 
 COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
 OPTIONAL_PACKAGES = {"onnx": "onnx", "onnxruntime": "onnx", "thop": "complexity", "py_sod_metrics": "report",
-                     "matplotlib": "report"}
+                     "matplotlib": "report", "fastapi": "serve", "starlette": "serve", "uvicorn": "serve",
+                     "python_multipart": "serve"}
 
 
 def command(name: str, help_text: str) -> Callable:
@@ -309,7 +311,7 @@ def run_demo_command(args: argparse.Namespace) -> int:
 
 
 @command("bench", "benchmarks: decode cache (data), training steps (train), inference speed (speed), "
-                  "Dice under perturbations (robustness)")
+                  "Dice under perturbations (robustness), the service under load (serve)")
 def bench_parser(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="bench_command", required=True)
     for name, help_text in (("data", "decode-every-epoch against the decode cache"),
@@ -338,6 +340,21 @@ def bench_parser(p: argparse.ArgumentParser) -> None:
     r.add_argument("--out", type=Path, help="also write the result to this JSON file")
     r.add_argument("--json", action="store_true")
     r.set_defaults(run=run_bench_robustness)
+    b = sub.add_parser("serve", help="load test of `microaunet serve` on loopback: requests/s, latency percentiles "
+                                     "and server memory at several client counts, and the overhead over predict")
+    b.add_argument("--weights", default=DEFAULT_PRETRAINED, metavar="NAME|PATH",
+                   help="weights to serve (default: %(default)s)")
+    b.add_argument("--requests", type=int, default=1000, help="requests per client count (default: %(default)s)")
+    b.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16],
+                   help="concurrent client counts to run (default: %(default)s)")
+    b.add_argument("--workers", type=int, default=2, help="the server's --workers (default: %(default)s)")
+    b.add_argument("--threads", type=int, default=1, help="the server's --threads (default: %(default)s)")
+    b.add_argument("--pairs", type=int, default=300,
+                   help="bare predict calls alternated with as many requests, for the overhead (default: %(default)s)")
+    b.add_argument("--image", type=Path, help="the image to send (default: a 720x576 synthetic JPEG)")
+    b.add_argument("--out", type=Path, help="also write the result to OUT.json and OUT.md (default: not written)")
+    b.add_argument("--json", action="store_true", help="print JSON instead of the table (default: the table)")
+    b.set_defaults(run=run_bench_serve)
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -378,6 +395,16 @@ def run_bench_robustness(args: argparse.Namespace) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2))
     emit(result, args.json, format_robustness)
+    return 0
+
+
+def run_bench_serve(args: argparse.Namespace) -> int:
+    from .serve.bench import bench_serve, format_serve_bench, write_serve_bench
+
+    result = bench_serve(args.weights, args.requests, args.clients, args.workers, args.threads, args.image, args.pairs)
+    if args.out:
+        write_serve_bench(result, args.out)
+    emit(result, args.json, format_serve_bench)
     return 0
 
 
@@ -437,6 +464,48 @@ def run_predict(args: argparse.Namespace) -> int:
                           backend=args.backend, device=args.device, threads=args.threads)
     result = predict_path(segmenter, args.input, args.out, args.save_masks)
     emit(result, args.json, lambda r: "\n".join(f"{k}: {v}" for k, v in r.items() if v not in (None, [])))
+    return 0
+
+
+SERVE_SETTINGS = {  # fields of ServeConfig, each a flag
+    "threads": "ONNX Runtime threads per request (0: all cores)",
+    "workers": "requests segmented at once",
+    "queue": "requests that may wait beyond those; past that the service answers 503",
+    "max_body_mb": "larger image requests get 413",
+    "max_megapixels": "larger images get 413",
+    "max_video_mb": "larger video uploads get 413",
+    "size": "model input size",
+    "threshold": "probability threshold of the masks",
+}
+
+
+@command("serve", "a local HTTP inference service with a web page: POST images, get masks (API docs at /docs)")
+def serve_parser(p: argparse.ArgumentParser) -> None:
+    from .serve.config import ServeConfig
+
+    default = ServeConfig()
+    p.add_argument("--weights", default=default.weights, metavar="NAME|PATH",
+                   help=f"shipped weights ({', '.join(list_pretrained())}) or a checkpoint file (default: %(default)s)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on; anything but loopback exposes the service (default: %(default)s)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: %(default)s)")
+    p.add_argument("--token", help="require 'Authorization: Bearer TOKEN' on every route but /health, the page and "
+                                   "the docs (default: $MICROAUNET_TOKEN, else no token)")
+    for name, help_text in SERVE_SETTINGS.items():
+        value = getattr(default, name)
+        p.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value,
+                       help=f"{help_text} (default: %(default)s)")
+    p.add_argument("--access-log", action="store_true", help="log every request (default: off)")
+    p.set_defaults(run=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from .serve.config import ServeConfig
+    from .serve.server import serve
+
+    config = ServeConfig(weights=args.weights, token=args.token or os.environ.get("MICROAUNET_TOKEN") or None,
+                         **{name: getattr(args, name) for name in SERVE_SETTINGS})
+    serve(config, args.host, args.port, args.access_log)
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from .data.io import IMAGE_EXTENSIONS, DataError, read_image
 from .inference import Segmenter, preprocess
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
+# The overlay video's container -> OpenCV's fourcc. The pip wheels of OpenCV write no H.264; browsers play WebM (VP8).
+VIDEO_FORMATS = {"mp4": "mp4v", "webm": "VP80"}
 TINT = np.array([0, 255, 0], np.float64)
 
 
@@ -63,8 +66,9 @@ def predict_images(segmenter: Segmenter, paths: list[Path], out: Path) -> dict[s
             "images_per_s": round(done / seconds, 1) if seconds else None, "out": str(out)}
 
 
-def predict_video(segmenter: Segmenter, path: Path, out: Path, save_masks: bool = False,
-                  batch_size: int = 4) -> dict[str, Any]:
+def predict_video(segmenter: Segmenter, path: Path, out: Path, save_masks: bool = False, batch_size: int = 4,
+                  container: str = "mp4", progress: Callable[[int, int | None], None] | None = None) -> dict[str, Any]:
+    """The overlay video (and optionally one mask per frame) in ``out``; ``progress(done, total)`` after each batch."""
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise DataError(f"{path}: cannot open the video (unsupported or corrupt file)")
@@ -75,8 +79,8 @@ def predict_video(segmenter: Segmenter, path: Path, out: Path, save_masks: bool 
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
     height, width = first.shape[:2]
     out.mkdir(parents=True, exist_ok=True)
-    video_out = out / f"{path.stem}_overlay.mp4"
-    writer = cv2.VideoWriter(str(video_out), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    video_out = out / f"{path.stem}_overlay.{container}"
+    writer = cv2.VideoWriter(str(video_out), cv2.VideoWriter_fourcc(*VIDEO_FORMATS[container]), fps, (width, height))
     if not writer.isOpened():
         raise DataError(f"{video_out}: cannot open a video writer")
     if save_masks:
@@ -131,6 +135,8 @@ def predict_video(segmenter: Segmenter, path: Path, out: Path, save_masks: bool 
             n += len(batch)
             bar.update(len(batch))
             bar.set_postfix(fps=f"{n / (time.perf_counter() - t0):.1f}")
+            if progress:
+                progress(n, total)
     results.put(None)
     for t in threads:
         t.join()

@@ -32,7 +32,11 @@ def _open(path: Path) -> Image.Image:
 
 def read_image(path: str | Path) -> np.ndarray:
     """An RGB uint8 array (H, W, 3). Grayscale, palette and RGBA inputs are converted to RGB."""
-    img = _open(Path(path))
+    return to_rgb(_open(Path(path)))
+
+
+def to_rgb(img: Image.Image) -> np.ndarray:
+    """A decoded PIL image as an RGB uint8 array (H, W, 3); 16-bit and float images are scaled to their peak."""
     if img.mode in ("I;16", "I;16B", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
         peak = arr.max() if arr.size and arr.max() > 0 else 1.0
