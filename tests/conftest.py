@@ -5,8 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from microaunet.data.synthetic import write_synthetic_dataset
+
+# One PyTorch thread: the tests' batches are small, and where the cores are busy (CI beside a training) a second
+# OpenMP thread spins waiting for the first and makes a step many times slower
+torch.set_num_threads(1)
 
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
