@@ -81,17 +81,11 @@ def test_train_then_evaluate_end_to_end(synthetic_dir: Path, tmp_path: Path, cap
     assert main(["report", str(tmp_path / "nothing")]) == 2
 
 
-def test_missing_optional_package_names_the_extra(synthetic_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_missing_optional_package_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture) -> None:
-    from microaunet.checkpoint import save_weights
-    from microaunet.models import build_model
-
-    weights = tmp_path / "w.safetensors"
-    save_weights(build_model("microaunet"), "microaunet", weights)
-    monkeypatch.setitem(sys.modules, "py_sod_metrics", None)  # as if pysodmetrics were not installed
-    assert main(["evaluate", "--ckpt", str(weights), "--data", str(synthetic_dir), "--split", "all",
-                 "--size", "64", "--toolbox"]) == 2
-    assert "pip install 'microaunet[report]'" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if ONNX Runtime were not installed
+    assert main(["predict", str(tmp_path / "image.png"), "--pretrained", "microaunet-kvasir"]) == 2
+    assert "pip install 'microaunet[onnx]'" in capsys.readouterr().err
 
 
 def test_freshly_distilled_checkpoint_exports_and_predicts(synthetic_dir: Path, tmp_path: Path,

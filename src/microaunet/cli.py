@@ -17,8 +17,7 @@ if TYPE_CHECKING:
     from .train import TrainConfig
 
 COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
-OPTIONAL_PACKAGES = {"onnx": "onnx", "onnxruntime": "onnx", "thop": "complexity", "py_sod_metrics": "report",
-                     "matplotlib": "report"}
+OPTIONAL_PACKAGES = {"onnx": "onnx", "onnxruntime": "onnx", "thop": "complexity", "matplotlib": "report"}
 
 
 def command(name: str, help_text: str) -> Callable:

@@ -91,7 +91,7 @@ def format_evaluation(r: dict[str, Any]) -> str:
                      + f"{s['per_image']['boundary_f']:12.4f}{s['per_image']['hd95']:10.2f}")
         lines.append(f"{key + ' pooled':24}" + "".join(f"{s['pooled'][n]:12.4f}" for n in names))
     if "toolbox" in r:
-        lines.append("polyp toolbox (pysodmetrics, original size): "
+        lines.append("polyp toolbox (original size): "
                      + ", ".join(f"{n} {r['toolbox'][n]:.4f}" for n in TOOLBOX_METRICS))
     tolerance = r[f"at_{r['size']}"]["boundary_tolerance_px"]
     lines.append(f"boundary tolerance {tolerance} px; " + r["conventions"])
