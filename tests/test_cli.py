@@ -81,10 +81,40 @@ def test_train_then_evaluate_end_to_end(synthetic_dir: Path, tmp_path: Path, cap
     assert main(["report", str(tmp_path / "nothing")]) == 2
 
 
+def test_evaluate_shipped_weights_by_name(synthetic_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--weights NAME (or --pretrained NAME) wherever --ckpt PATH works; evaluate needs one of the two."""
+    common = ["--data", str(synthetic_dir), "--split", "all", "--size", "64", "--json"]
+    assert main(["evaluate", "--weights", "microaunet-kvasir", *common, "--tta", "flip"]) == 0
+    out, err = capsys.readouterr()
+    result = json.loads(out)
+    assert (result["weights"], result["model"], result["epochs"], result["tta"]) == (
+        "microaunet-kvasir", "microaunet", 300, "flip")
+    assert result["ckpt"].endswith("microaunet-kvasir.safetensors") and result["images"] == 24
+    assert "evaluate: 24/24 images" in err  # progress, off a terminal, on stderr
+    assert main(["evaluate", "--pretrained", "microaunet-kvasir", *common]) == 0
+    assert json.loads(capsys.readouterr().out)["tta"] == "none"
+    with pytest.raises(SystemExit) as refused:
+        main(["evaluate", *common])
+    assert refused.value.code == 2 and "one of the arguments --ckpt --weights" in capsys.readouterr().err
+
+
+def test_evaluate_names_the_mis_sized_mask(synthetic_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_dir, data)
+    mask = sorted((data / "masks").iterdir())[3]
+    cv2.imwrite(str(mask), cv2.resize(cv2.imread(str(mask)), (100, 80)))
+    assert main(["evaluate", "--weights", "microaunet-kvasir", "--data", str(data), "--split", "all",
+                 "--size", "64"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == f"error: {mask}: mask is 100x80 but its image {mask.stem}.png is 64x64", err
+
+
 def test_missing_optional_package_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                   capsys: pytest.CaptureFixture) -> None:
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if ONNX Runtime were not installed
-    assert main(["predict", str(tmp_path / "image.png"), "--pretrained", "microaunet-kvasir"]) == 2
+    assert main(["predict", str(tmp_path / "image.png"), "--weights", "microaunet-kvasir"]) == 2
     assert "pip install 'microaunet[onnx]'" in capsys.readouterr().err
 
 

@@ -178,22 +178,21 @@ def run_distill(args: argparse.Namespace) -> int:
 
 @command("evaluate", "the paper's metrics (pooled and per image) and boundary metrics on a split")
 def evaluate_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ckpt", type=Path, required=True, help="checkpoint (.pt: its EMA weights) or .safetensors")
-    p.add_argument("--data", type=Path, required=True)
+    add_weights_args(p, default=None)
+    p.add_argument("--data", type=Path, required=True, help="dataset folder (Kvasir-SEG, CVC-ClinicDB, ...)")
     p.add_argument("--split", default="test", choices=["test", "train", "all"], help="which part to evaluate")
     p.add_argument("--split-def",
                    help="split definition (default: the one the checkpoint was trained with, else paper)")
-    p.add_argument("--size", type=int, default=256, help="model input size (default 256, the paper's)")
-    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--size", type=int, default=256, help="model input size (256 is the paper's; divisible by 32)")
+    p.add_argument("--threshold", type=float, default=0.5, help="probability at and above which a pixel is polyp")
     p.add_argument("--tolerance", type=float, default=2.0, help="boundary F-score tolerance in pixels")
     p.add_argument("--toolbox", action="store_true",
-                   help="add the polyp literature's toolbox metrics (mean Dice over 256 thresholds, S, E, wF, MAE;"
-                        " needs pysodmetrics)")
-    p.add_argument("--threads", type=int, default=0)
+                   help="add the polyp literature's toolbox metrics (mean Dice over 256 thresholds, S, E, wF, MAE)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
     p.add_argument("--out", type=Path, help="also write the full result (with per-image rows) to this JSON file")
     p.add_argument("--save-predictions", type=Path, metavar="NPZ",
                    help="also write each image's thresholded prediction (bit-packed, at its own size) to this .npz")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable result")
     p.set_defaults(run=run_evaluate)
 
 
@@ -206,15 +205,18 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model, info = load_model(args.ckpt)
+    path = weights_path(args)
+    model, info = load_model(path)
     definition = args.split_def or info.get("config", {}).get("split") or "paper"
     predictions = {} if args.save_predictions else None
     result = evaluate_split(model.to(memory_format=torch.channels_last), args.data, args.split, definition,
-                            args.size, args.threshold, args.tolerance, toolbox=args.toolbox, predictions=predictions)
+                            args.size, args.threshold, args.tolerance, toolbox=args.toolbox, predictions=predictions,
+                            tta=args.tta)
     if args.save_predictions:
         save_predictions(args.save_predictions, predictions)
     epochs = info.get("epoch") or info.get("epochs")
-    result = {"model": info["model"], "ckpt": str(args.ckpt), "epochs": epochs} | result
+    result = {"model": info["model"], "ckpt": str(path), "weights": None if args.ckpt else args.weights,
+              "epochs": epochs} | result
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2))
@@ -296,51 +298,74 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_weights_args(p: argparse.ArgumentParser) -> None:
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--ckpt", type=Path, help="a checkpoint (.pt) or weights file (.safetensors)")
+def add_weights_args(p: argparse.ArgumentParser, default: str | None = DEFAULT_PRETRAINED) -> None:
+    """--ckpt PATH or --weights NAME (--pretrained NAME: the same), and --tta; ``default=None``: one is required."""
+    from .tta import TTA_MODES
+
+    source = p.add_mutually_exclusive_group(required=default is None)
+    source.add_argument("--ckpt", type=Path, help="a checkpoint (.pt: its EMA weights) or weights file (.safetensors)")
     shipped = list_pretrained()
-    source.add_argument("--pretrained", default=DEFAULT_PRETRAINED, choices=shipped, metavar="NAME",
-                        help=f"shipped weights: {', '.join(shipped)} (default: %(default)s)")
-    p.add_argument("--size", type=int, default=256, help="model input size (divisible by 32)")
+    source.add_argument("--weights", "--pretrained", dest="weights", default=default, choices=shipped, metavar="NAME",
+                        help=f"weights shipped in the package: {', '.join(shipped)}")
+    p.add_argument("--tta", default="none", choices=TTA_MODES,
+                   help="test-time augmentation: mean probability over the image and its horizontal flip (flip), "
+                        "or its horizontal, vertical and double flips (flip4)")
+
+
+def weights_path(args: argparse.Namespace) -> Path:
+    from .inference import resolve_weights
+
+    return resolve_weights(args.ckpt or args.weights)
 
 
 @command("export", "ONNX export (sigmoid included, dynamic batch and size) with a parity check against PyTorch")
 def export_parser(p: argparse.ArgumentParser) -> None:
     add_weights_args(p)
+    p.add_argument("--size", type=int, default=256,
+                   help="the image size the model expects, recorded in the metadata (the graph takes any size)")
     p.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--raw-input", action="store_true",
+                   help="take uint8 RGB images (B, H, W, 3) and normalise inside the graph, instead of normalised "
+                        "float32 (B, 3, H, W)")
+    p.add_argument("--threshold", type=float, default=0.5, help="mask threshold recorded in the metadata")
+    p.add_argument("--json", action="store_true", help="machine-readable result")
     p.set_defaults(run=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
-    import torch
-
     from .checkpoint import load_model
-    from .export import export_onnx, parity
-    from .inference import resolve_weights
+    from .export import example_input, export_onnx, parity
 
-    model, info = load_model(resolve_weights(args.ckpt or args.pretrained))
-    path = export_onnx(model, args.output, args.size)
-    x = torch.randn(2, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
-    result = {"model": info["model"], "onnx": str(path), "max_abs_diff_probability": parity(model, path, x)}
-    emit(result, args.json, lambda r: f"wrote {r['onnx']} ({r['model']}); parity with PyTorch: "
-                                      f"max |p_onnx - p_torch| = {r['max_abs_diff_probability']:.2e}")
+    source = weights_path(args)
+    model, info = load_model(source)
+    path = export_onnx(model, args.output, args.size, args.tta, args.raw_input, args.threshold, info["model"],
+                       source.stem if args.ckpt is None else str(source))
+    x = example_input(args.size, args.raw_input, batch=2)
+    result = {"model": info["model"], "onnx": str(path), "tta": args.tta,
+              "input": "uint8 (B, H, W, 3) RGB" if args.raw_input else "float32 (B, 3, H, W) normalised",
+              "max_abs_diff_probability": parity(model, path, x, args.tta, args.raw_input)}
+    emit(result, args.json, lambda r: f"wrote {r['onnx']} ({r['model']}, input {r['input']}, tta {r['tta']}); "
+                                      f"parity with PyTorch: max |p_onnx - p_torch| = "
+                                      f"{r['max_abs_diff_probability']:.2e}")
     return 0
 
 
 @command("predict", "segment an image, a folder of images or a video (mp4, avi): masks and overlays")
 def predict_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", type=Path, help="an image, a folder of images, or a video file")
-    p.add_argument("-o", "--out", type=Path, default=Path("predictions"))
+    p.add_argument("-o", "--out", type=Path, default=Path("predictions"),
+                   help="output folder: masks/ and overlays/ (images), NAME_overlay.mp4 (videos)")
     add_weights_args(p)
-    p.add_argument("--backend", choices=["onnx", "torch"], default="onnx",
-                   help="ONNX Runtime on the CPU (default) or PyTorch")
+    p.add_argument("--size", type=int, default=256,
+                   help="images are resized to this square size for the model (not divisible by 32: padded)")
+    p.add_argument("--backend", choices=["onnx", "torch"], default="onnx", help="ONNX Runtime on the CPU, or PyTorch")
     p.add_argument("--device", default="cpu", help="with --backend torch: cpu or cuda")
-    p.add_argument("--threshold", type=float, default=0.5)
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--threshold", type=float, default=0.5, help="probability at and above which a pixel is polyp")
+    p.add_argument("--threads", type=int, default=0, help="inference threads (0: the runtime's default)")
     p.add_argument("--save-masks", action="store_true", help="for a video, also write one mask PNG per frame")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="exit 0 even when some images of a folder could not be read (they are listed either way)")
+    p.add_argument("--json", action="store_true", help="machine-readable result")
     p.set_defaults(run=run_predict)
 
 
@@ -348,10 +373,15 @@ def run_predict(args: argparse.Namespace) -> int:
     from .inference import Segmenter
     from .predict import predict_path
 
-    segmenter = Segmenter(args.ckpt or args.pretrained, size=args.size, threshold=args.threshold,
-                          backend=args.backend, device=args.device, threads=args.threads)
+    segmenter = Segmenter(weights_path(args), size=args.size, threshold=args.threshold, backend=args.backend,
+                          device=args.device, threads=args.threads, tta=args.tta)
     result = predict_path(segmenter, args.input, args.out, args.save_masks)
     emit(result, args.json, lambda r: "\n".join(f"{k}: {v}" for k, v in r.items() if v not in (None, [])))
+    failed = len(result.get("errors", []))
+    if failed and not args.skip_bad:
+        print(f"error: {failed} of {failed + result['images']} images could not be read (listed under errors; "
+              f"the others were written); --skip-bad exits 0 all the same", file=sys.stderr)
+        return 1
     return 0
 
 

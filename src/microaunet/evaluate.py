@@ -10,14 +10,16 @@ import cv2
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
-from .data import find_pairs, read_image, read_mask, resolve_split
+from .data import DataError, find_pairs, read_image, read_mask, resolve_split
 from .data.augment import to_model_input
 from .data.cache import resize_image, resize_mask
 from .data.pairs import Sample
 from .metrics import MetricAccumulator
+from .models.common import STRIDE
+from .progress import progress
 from .toolbox import TOOLBOX_METRICS, ToolboxAccumulator
+from .tta import TTA, check_tta
 
 CONVENTIONS = (
     "per_image: each metric on each image, then the mean over images (the polyp literature's mDice); "
@@ -29,32 +31,44 @@ CONVENTIONS = (
 
 
 @torch.no_grad()
-def predict_probability(model: nn.Module, image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities at the model's input size and resized back to the image's own size."""
+def predict_probability(model: nn.Module, image: np.ndarray, size: int,
+                        tta: str = "none") -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities at the model's input size and resized back to the image's own size (``tta``: see
+    :mod:`microaunet.tta`)."""
     x = to_model_input(torch.from_numpy(resize_image(image, size))[None]).contiguous(memory_format=torch.channels_last)
-    prob = torch.sigmoid(model(x))[0, 0].numpy()
+    prob = TTA(model, tta)(x)[0, 0].numpy()
     h, w = image.shape[:2]
     return prob, cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 def evaluate_samples(model: nn.Module, samples: list[Sample], size: int = 256, threshold: float = 0.5,
                      tolerance: float = 2.0, toolbox: bool = False,
-                     predictions: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+                     predictions: dict[str, np.ndarray] | None = None, tta: str = "none") -> dict[str, Any]:
     """Metrics of ``model`` on ``samples``; with ``toolbox``, also the polyp toolbox's (at original size).
-    A ``predictions`` dict receives each image's thresholded prediction at its own size, by image id."""
+    A ``predictions`` dict receives each image's thresholded prediction at its own size, by image id;
+    ``tta`` averages flipped views (:mod:`microaunet.tta`)."""
     model.eval()
+    check_tta(tta)
+    if size % STRIDE:
+        raise ValueError(f"size must be divisible by {STRIDE}, got {size}")
     at_size, at_original = MetricAccumulator(tolerance), MetricAccumulator(tolerance)
     literature = ToolboxAccumulator() if toolbox else None
-    for sample in tqdm(samples, desc="evaluate", leave=False, disable=None):
+    for sample in progress(samples, "evaluate", "images"):
         image, mask = read_image(sample.image), read_mask(sample.mask)
-        prob, prob_full = predict_probability(model, image, size)
-        at_size.add(sample.id, prob >= threshold, resize_mask(mask, size).astype(bool))
-        at_original.add(sample.id, prob_full >= threshold, mask)
+        if image.shape[:2] != mask.shape:
+            raise DataError(f"{sample.mask}: mask is {mask.shape[1]}x{mask.shape[0]} but its image "
+                            f"{sample.image.name} is {image.shape[1]}x{image.shape[0]}")
+        try:
+            prob, prob_full = predict_probability(model, image, size, tta)
+            at_size.add(sample.id, prob >= threshold, resize_mask(mask, size).astype(bool))
+            at_original.add(sample.id, prob_full >= threshold, mask)
+            if literature:
+                literature.add(prob_full, mask)
+        except (ValueError, RuntimeError) as e:  # whatever fails on one image: say which
+            raise DataError(f"{sample.image}: {str(e).strip().splitlines()[0]}") from None
         if predictions is not None:
             predictions[sample.id] = prob_full >= threshold
-        if literature:
-            literature.add(prob_full, mask)
-    result = {f"at_{size}": at_size.summary(), "at_original": at_original.summary()}
+    result = {f"at_{size}": at_size.summary(), "at_original": at_original.summary(), "tta": tta}
     if literature:
         result["toolbox"] = literature.summary()
     return result | {"per_image_rows": [{"id": i, **r} for i, r in zip(at_size.ids, at_size.rows)]}
@@ -63,14 +77,14 @@ def evaluate_samples(model: nn.Module, samples: list[Sample], size: int = 256, t
 def evaluate_split(model: nn.Module, data: str | Path, split: str = "test", definition: str = "paper",
                    size: int = 256, threshold: float = 0.5, tolerance: float = 2.0,
                    split_seed: int = 42, toolbox: bool = False,
-                   predictions: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+                   predictions: dict[str, np.ndarray] | None = None, tta: str = "none") -> dict[str, Any]:
     """Evaluate on the ``split`` subset ('test', 'train' or 'all') of the split ``definition``
-    (``predictions``: as for :func:`evaluate_samples`)."""
+    (``predictions`` and ``tta``: as for :func:`evaluate_samples`)."""
     dataset = find_pairs(data)
     ids = dataset.ids if split == "all" else resolve_split(definition, dataset, seed=split_seed)[split]
     if not ids:
         raise ValueError(f"{data}: the '{split}' part of split '{definition}' is empty")
-    result = evaluate_samples(model, dataset.subset(ids), size, threshold, tolerance, toolbox, predictions)
+    result = evaluate_samples(model, dataset.subset(ids), size, threshold, tolerance, toolbox, predictions, tta)
     return {"data": str(data), "split_definition": definition, "split": split, "images": len(ids),
             "size": size, "threshold": threshold, "conventions": CONVENTIONS} | result
 
@@ -82,7 +96,8 @@ def split_label(r: dict[str, Any]) -> str:
 
 def format_evaluation(r: dict[str, Any]) -> str:
     names = ("dice", "iou", "accuracy", "specificity", "sensitivity")
-    lines = [f"{r.get('model', '')} on {r['data']} ({split_label(r)}, {r['images']} images)"]
+    tta = f", test-time augmentation {r['tta']}" if r.get("tta", "none") != "none" else ""
+    lines = [f"{r.get('model', '')} on {r['data']} ({split_label(r)}, {r['images']} images{tta})"]
     header = f"{'':24}" + "".join(f"{n[:11]:>12}" for n in names) + f"{'boundary_f':>12}{'hd95_px':>10}"
     lines.append(header)
     for key in (f"at_{r['size']}", "at_original"):
