@@ -21,6 +21,25 @@ def test_help_everywhere(argv: list[str], capsys: pytest.CaptureFixture) -> None
     assert done.value.code == 0 and "usage: microaunet" in capsys.readouterr().out
 
 
+def test_every_option_has_help_and_shows_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from microaunet.cli import all_parsers, build_parser
+
+    monkeypatch.setenv("COLUMNS", "1000")  # no wrapping: argparse breaks lines at hyphens too
+    parsers = all_parsers(build_parser())
+    assert len(parsers) > len(COMMANDS)  # the subcommands' own subcommands (data check, bench speed, ...) too
+    for parser in parsers:
+        text = " ".join(parser.format_help().split())
+        for action in parser._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+                continue
+            name = "/".join(action.option_strings) or action.dest
+            assert action.help, f"{parser.prog} {name} has no help text"
+            if action.option_strings and action.default is not None and action.default is not False:
+                assert f"(default: {action.default})" in text, f"{parser.prog} {name}: its default is not shown"
+
+
 def test_console_script_is_installed() -> None:
     out = subprocess.run([sys.executable, "-m", "microaunet.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "evaluate" in out.stdout

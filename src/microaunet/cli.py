@@ -38,19 +38,19 @@ def emit(result: Any, as_json: bool, text: Callable[[Any], str]) -> None:
 def data_parser(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="data_command", required=True)
     check = sub.add_parser("check", help="report pairs, sizes, mask statistics and every problem of a dataset folder")
-    check.add_argument("dir", type=Path)
+    check.add_argument("dir", type=Path, help="the dataset folder (Kvasir-SEG, CVC-ClinicDB, or images/ + masks/)")
     check.add_argument("--json", action="store_true", help="machine-readable report")
     check.set_defaults(run=run_data_check)
     dl = sub.add_parser("download", help="fetch, verify and extract an official dataset archive")
-    dl.add_argument("dataset", choices=["kvasir-seg", "cvc-clinicdb"])
-    dl.add_argument("--dest", type=Path, default=Path("data"), help="folder to extract into (default: ./data)")
+    dl.add_argument("dataset", choices=["kvasir-seg", "cvc-clinicdb"], help="which dataset")
+    dl.add_argument("--dest", type=Path, default=Path("data"), help="folder to extract into")
     dl.add_argument("--archive", type=Path, help="extract this already downloaded archive instead of fetching")
     dl.set_defaults(run=run_data_download)
     syn = sub.add_parser("synthetic", help="write the embedded synthetic polyp dataset (images/ + masks/)")
-    syn.add_argument("dest", type=Path)
-    syn.add_argument("-n", "--count", type=int, default=120)
-    syn.add_argument("--size", type=int, default=256)
-    syn.add_argument("--seed", type=int, default=0)
+    syn.add_argument("dest", type=Path, help="folder to write images/ and masks/ into")
+    syn.add_argument("-n", "--count", type=int, default=120, help="image/mask pairs to generate")
+    syn.add_argument("--size", type=int, default=256, help="side of the square images, in pixels")
+    syn.add_argument("--seed", type=int, default=0, help="seed of the generator")
     syn.set_defaults(run=run_data_synthetic)
 
 
@@ -84,19 +84,21 @@ def add_training_args(p: argparse.ArgumentParser, model_flags: tuple[str, ...] =
     from .models import list_models
     from .train import PRECISIONS
 
-    p.add_argument(*model_flags, dest="model", default="microaunet", choices=models or list_models())
+    p.add_argument(*model_flags, dest="model", default="microaunet", choices=models or list_models(),
+                   help="the network to train")
     p.add_argument("--data", required=True, help="dataset folder (Kvasir-SEG, CVC-ClinicDB, or images/ + masks/)")
     p.add_argument("--split", default="paper",
-                   help="split definition: paper, sequence (CVC by video), random, or a JSON file (default: paper)")
+                   help="split definition: paper, sequence (CVC by video), random, or a JSON file")
     p.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, log.csv, config.json")
-    p.add_argument("--epochs", type=int, default=300)
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=300, help="length of the schedule (cosine learning rate over it)")
+    p.add_argument("--batch-size", type=int, default=8, help="images per step (per process under torchrun)")
     p.add_argument("--size", type=int, default=256, help="training resolution (divisible by 32)")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-2)
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--lr", type=float, default=1e-3, help="AdamW's peak learning rate")
+    p.add_argument("--weight-decay", type=float, default=1e-2, help="AdamW's weight decay")
+    p.add_argument("--seed", type=int, default=42, help="seed of initialisation, validation split, order, augmentation")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of training ids held out for validation")
-    p.add_argument("--ema-decay", type=float, default=0.999)
+    p.add_argument("--ema-decay", type=float, default=0.999,
+                   help="decay of the exponential moving average of the weights (what is evaluated and shipped)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
     p.add_argument("--device", default="cpu", help="cpu, or cuda when present")
     p.add_argument("--layout", default="auto", choices=["auto", "nchw", "channels_last"],
@@ -149,7 +151,7 @@ def distill_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--teacher", type=Path, required=True, help="teacher checkpoint (.pt or .safetensors), e.g. MALUNet")
     add_training_args(p, ("--student", "--model"), [n for n, s in MODELS.items() if s.distillable])
     p.add_argument("--stage1-fraction", type=float, default=0.5,
-                   help="share of the epochs spent in stage 1 (imitation); the rest is stage 2 (default 0.5)")
+                   help="share of the epochs spent in stage 1 (imitation); the rest is stage 2")
     p.add_argument("--no-imitation", action="store_true", help="ablation MicroAUNet-2: no stage-1 distillation terms")
     p.add_argument("--no-preference", action="store_true", help="ablation MicroAUNet-3: no stage-2 distillation terms")
     p.add_argument("--temperature", type=float, default=1.0, help="temperature of the Bernoulli KL")
@@ -226,9 +228,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 @command("complexity", "parameters, GMACs and GFLOPs of every model beside the paper's Table 2")
 def complexity_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--size", type=int, default=256, help="input size at which operations are counted")
     p.add_argument("--models", nargs="+", help="a subset of the registered models")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable result")
     p.set_defaults(run=run_complexity)
 
 
@@ -242,11 +244,12 @@ def run_complexity(args: argparse.Namespace) -> int:
 
 @command("demo", "train and evaluate MicroAUNet on the embedded synthetic dataset (no download)")
 def demo_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, default=Path("runs/demo"))
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--out", type=Path, default=Path("runs/demo"),
+                   help="folder for the data, the run, the cache and test_predictions.png")
+    p.add_argument("--epochs", type=int, default=30, help="training epochs")
     p.add_argument("--count", type=int, default=96, help="synthetic image/mask pairs to generate")
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
+    p.add_argument("--json", action="store_true", help="machine-readable result")
     p.set_defaults(run=run_demo_command)
 
 
@@ -277,9 +280,9 @@ def bench_parser(p: argparse.ArgumentParser) -> None:
             b.add_argument("--models", nargs="+", help="a subset of the registered models")
         else:
             b.add_argument("--data", type=Path, required=True, help="a dataset folder, e.g. Kvasir-SEG")
-            b.add_argument("--threads", type=int, default=0)
-        b.add_argument("--size", type=int, default=256)
-        b.add_argument("--json", action="store_true")
+            b.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
+        b.add_argument("--size", type=int, default=256, help="input size")
+        b.add_argument("--json", action="store_true", help="machine-readable result")
         b.set_defaults(run=run_bench)
 
 
@@ -390,9 +393,9 @@ def compare_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("a", type=Path, help="an eval_*.json written by evaluate --out, or a run folder with eval_test.json")
     p.add_argument("b", type=Path, help="the evaluation to compare it with, on the same images")
     p.add_argument("--metric", default="dice",
-                   help="per-image metric: dice, iou, boundary_f, hd95, ... (default: dice)")
-    p.add_argument("--resamples", type=int, default=10_000, help="bootstrap and permutation draws (default: 10000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the draws (default: 0)")
+                   help="per-image metric: dice, iou, boundary_f, hd95, ...")
+    p.add_argument("--resamples", type=int, default=10_000, help="bootstrap and permutation draws")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws")
     p.add_argument("--json", action="store_true", help="machine-readable result")
     p.set_defaults(run=run_compare)
 
@@ -422,6 +425,25 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 # -- entry point ---------------------------------------------------------------------------
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, except where there is none to show (None, a switch's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or "%(default)" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def all_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The parser and every subcommand's parser below it, depth first."""
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                found += all_parsers(sub)
+    return found
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="microaunet", description="Tiny real-time polyp segmentation: MicroAUNet and its baselines."
@@ -429,6 +451,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, setup in COMMANDS.items():
         setup(sub.add_parser(name, help=setup.help_text, description=setup.help_text))
+    for p in all_parsers(parser):  # here, so that every subcommand (and its own subcommands) shows defaults
+        p.formatter_class = HelpFormatter
     return parser
 
 
