@@ -124,6 +124,7 @@ def test_cache_reuses_and_invalidates(tmp_path: Path, synthetic_dir: Path) -> No
     assert len(list((tmp_path / "c").glob("*.npz"))) == 1
     again = load_samples(samples, 32, tmp_path / "c")
     assert np.array_equal(first.images, again.images)
+    assert again.ids == first.ids and all(type(i) is str for i in again.ids)  # checkpoints store them
     load_samples(samples, 64, tmp_path / "c")
     assert len(list((tmp_path / "c").glob("*.npz"))) == 2  # another size, another entry
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(samples[0].image)

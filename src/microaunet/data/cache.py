@@ -106,7 +106,7 @@ def load_samples(
     path = cache_dir / f"samples-{size}-{cache_key(samples, size)}.npz"
     if path.is_file():
         with np.load(path) as data:
-            return SampleArrays(list(data["ids"]), data["images"], data["masks"])
+            return SampleArrays([str(i) for i in data["ids"]], data["images"], data["masks"])  # not numpy.str_
     arrays = decode_samples(samples, size, skip_bad)
     announce_cache(cache_dir, "decoded samples")
     cache_dir.mkdir(parents=True, exist_ok=True)
