@@ -22,6 +22,18 @@ from microaunet.predict import predict_path  # noqa: E402
 
 
 @pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(autouse=True)
+def _shared_cache(onnx_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One cache for this module's tests, which share their weights: each export (one per weights file, size
+    and TTA) is made once, not once a test."""
+    monkeypatch.setenv("MICROAUNET_CACHE", str(onnx_cache))
+
+
+@pytest.fixture(scope="module")
 def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("w") / "tiny.safetensors"
     save_weights(build_model("microaunet", seed=0).eval(), "microaunet", path)
