@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from microaunet.bench import bench_data, bench_speed, bench_train, format_speed
 
 
@@ -16,10 +18,13 @@ def test_bench_data_and_train_run(synthetic_dir: Path) -> None:
     assert set(train["layouts"].values()) <= {"nchw", "channels_last"}
 
 
-def test_bench_speed_runs() -> None:
+def test_bench_speed_runs(capsys: pytest.CaptureFixture) -> None:
     result = bench_speed(["microaunet"], size=64, threads=(1,), repeats=2, warmup=1, video_frames=6)
-    expected = {(b, n) for b in ("torch", "onnxruntime") for n in (1, 8)}
-    assert {(r["backend"], r["batch"]) for r in result["rows"]} == expected
+    # batch 1 and 8 plain; the test-time augmentations at batch 1 (MicroAUNet only)
+    expected = {(b, n, "none") for b in ("torch", "onnxruntime") for n in (1, 8)}
+    expected |= {(b, 1, tta) for b in ("torch", "onnxruntime") for tta in ("flip", "flip4")}
+    assert {(r["backend"], r["batch"], r["tta"]) for r in result["rows"]} == expected
     assert all(r["images_per_s"] > 0 for r in result["rows"]) and "onnxruntime" in format_speed(result)
+    assert "flip4" in format_speed(result) and "bench speed: 9/9 measurements" in capsys.readouterr().err
     assert result["video"][0]["frames"] == 6 and result["video"][0]["size"] == [1280, 720]
     assert "1280x720 video" in format_speed(result)

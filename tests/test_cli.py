@@ -21,6 +21,25 @@ def test_help_everywhere(argv: list[str], capsys: pytest.CaptureFixture) -> None
     assert done.value.code == 0 and "usage: microaunet" in capsys.readouterr().out
 
 
+def test_every_option_has_help_and_shows_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from microaunet.cli import all_parsers, build_parser
+
+    monkeypatch.setenv("COLUMNS", "1000")  # no wrapping: argparse breaks lines at hyphens too
+    parsers = all_parsers(build_parser())
+    assert len(parsers) > len(COMMANDS)  # the subcommands' own subcommands (data check, bench speed, ...) too
+    for parser in parsers:
+        text = " ".join(parser.format_help().split())
+        for action in parser._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+                continue
+            name = "/".join(action.option_strings) or action.dest
+            assert action.help, f"{parser.prog} {name} has no help text"
+            if action.option_strings and action.default is not None and action.default is not False:
+                assert f"(default: {action.default})" in text, f"{parser.prog} {name}: its default is not shown"
+
+
 def test_console_script_is_installed() -> None:
     out = subprocess.run([sys.executable, "-m", "microaunet.cli", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "evaluate" in out.stdout
@@ -81,17 +100,41 @@ def test_train_then_evaluate_end_to_end(synthetic_dir: Path, tmp_path: Path, cap
     assert main(["report", str(tmp_path / "nothing")]) == 2
 
 
-def test_missing_optional_package_names_the_extra(synthetic_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture) -> None:
-    from microaunet.checkpoint import save_weights
-    from microaunet.models import build_model
+def test_evaluate_shipped_weights_by_name(synthetic_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """--weights NAME (or --pretrained NAME) wherever --ckpt PATH works; evaluate needs one of the two."""
+    common = ["--data", str(synthetic_dir), "--split", "all", "--size", "64", "--json"]
+    assert main(["evaluate", "--weights", "microaunet-kvasir", *common, "--tta", "flip"]) == 0
+    out, err = capsys.readouterr()
+    result = json.loads(out)
+    assert (result["weights"], result["model"], result["epochs"], result["tta"]) == (
+        "microaunet-kvasir", "microaunet", 300, "flip")
+    assert result["ckpt"].endswith("microaunet-kvasir.safetensors") and result["images"] == 24
+    assert "evaluate: 24/24 images" in err  # progress, off a terminal, on stderr
+    assert main(["evaluate", "--pretrained", "microaunet-kvasir", *common]) == 0
+    assert json.loads(capsys.readouterr().out)["tta"] == "none"
+    with pytest.raises(SystemExit) as refused:
+        main(["evaluate", *common])
+    assert refused.value.code == 2 and "one of the arguments --ckpt --weights" in capsys.readouterr().err
 
-    weights = tmp_path / "w.safetensors"
-    save_weights(build_model("microaunet"), "microaunet", weights)
-    monkeypatch.setitem(sys.modules, "py_sod_metrics", None)  # as if pysodmetrics were not installed
-    assert main(["evaluate", "--ckpt", str(weights), "--data", str(synthetic_dir), "--split", "all",
-                 "--size", "64", "--toolbox"]) == 2
-    assert "pip install 'microaunet[report]'" in capsys.readouterr().err
+
+def test_evaluate_names_the_mis_sized_mask(synthetic_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_dir, data)
+    mask = sorted((data / "masks").iterdir())[3]
+    cv2.imwrite(str(mask), cv2.resize(cv2.imread(str(mask)), (100, 80)))
+    assert main(["evaluate", "--weights", "microaunet-kvasir", "--data", str(data), "--split", "all",
+                 "--size", "64"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == f"error: {mask}: mask is 100x80 but its image {mask.stem}.png is 64x64", err
+
+
+def test_missing_optional_package_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if ONNX Runtime were not installed
+    assert main(["predict", str(tmp_path / "image.png"), "--weights", "microaunet-kvasir"]) == 2
+    assert "pip install 'microaunet[onnx]'" in capsys.readouterr().err
 
 
 def test_freshly_distilled_checkpoint_exports_and_predicts(synthetic_dir: Path, tmp_path: Path,

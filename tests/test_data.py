@@ -16,7 +16,7 @@ from microaunet.cli import main
 from microaunet.data import DataError, find_pairs, load_training_data, read_image, read_mask
 from microaunet.data.augment import augment, to_model_input
 from microaunet.data.cache import load_samples
-from microaunet.data.check import check_dataset
+from microaunet.data.check import check_dataset, format_report, mask_values
 from microaunet.data.io import MASK_THRESHOLD
 from microaunet.data.splits import packaged_split, resolve_split, train_val_ids
 
@@ -125,6 +125,7 @@ def test_cache_reuses_and_invalidates(tmp_path: Path, synthetic_dir: Path) -> No
     assert len(list((tmp_path / "c").glob("*.npz"))) == 1
     again = load_samples(samples, 32, tmp_path / "c")
     assert np.array_equal(first.images, again.images)
+    assert again.ids == first.ids and all(type(i) is str for i in again.ids)  # checkpoints store them
     load_samples(samples, 64, tmp_path / "c")
     assert len(list((tmp_path / "c").glob("*.npz"))) == 2  # another size, another entry
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(samples[0].image)
@@ -227,11 +228,30 @@ def test_real_gray_masks_read_as_before(parts: tuple[str, ...], folder: str) -> 
         assert np.array_equal(read_mask(path), before), path
 
 
+def test_check_says_plainly_what_mask_values_mean(tmp_path: Path) -> None:
+    """Masks with noise near 0 and 255 (as Kvasir-SEG's JPEGs) are fine; grey edges are counted; clean masks
+    are called clean."""
+    for stem in ("a", "b"):
+        write_pair(tmp_path / "noisy", stem)
+        write_pair(tmp_path / "png", stem)
+        mask = np.asarray(Image.open(tmp_path / "noisy" / "masks" / f"{stem}.png"))
+        noise = np.random.default_rng(0).integers(0, 12, mask.shape, dtype=np.uint8)
+        Image.fromarray(np.where(mask > 0, 255 - noise, noise).astype(np.uint8)).save(
+            tmp_path / "noisy" / "masks" / f"{stem}.png")
+    jpeg = format_report(check_dataset(tmp_path / "noisy"))
+    assert "2 of 2 masks hold more than two grey values, all within 16 of 0 or of 255" in jpeg, jpeg
+    assert "not a problem" in jpeg and "strictly" not in jpeg
+    assert "every mask holds two values only" in format_report(check_dataset(tmp_path / "png"))
+    assert "of mask pixels lie between 16 and 240" in mask_values(10, 2, 0.02)
+
+
 @pytest.mark.parametrize("parts,pairs", [(("Kvasir-SEG",), 1000), (("CVC-ClinicDB", "PNG"), 612),
                                          (("BKAI-NeoPolyp",), 1000)])
 def test_real_datasets_check(parts: tuple[str, ...], pairs: int) -> None:
     report = check_dataset(real_dataset(*parts))
     assert report["usable"] and report["usable_pairs"] == pairs and not report["errors"]
+    if parts == ("Kvasir-SEG",):  # JPEG masks: never two-valued, always within the noise band
+        assert "binarising at 128 recovers them exactly, not a problem" in format_report(report)
 
 
 def test_real_paper_and_sequence_splits() -> None:

@@ -106,6 +106,12 @@ def test_seeded_initialisation_is_deterministic(name: str) -> None:
     assert torch.equal(pa, pb) and not torch.equal(pa, pc)
 
 
+# The heavy baselines take fewer Adam steps than the 60 of the others, with the same bar (the loss below 0.4 of
+# the first): measured on this batch, SANet's best of the last five is 0.23 of the first after 10 steps and 0.09
+# after 20, UNet's 0.38 after 30 and 0.29 after 40
+OVERFIT_STEPS = {"unet": 40, "sanet": 20}
+
+
 @pytest.mark.parametrize("name", list_models())
 def test_overfits_one_synthetic_batch(name: str) -> None:
     import numpy as np
@@ -120,7 +126,7 @@ def test_overfits_one_synthetic_batch(name: str) -> None:
     model = build_model(name, seed=0).train()
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
-    for _ in range(60):
+    for _ in range(OVERFIT_STEPS.get(name, 60)):
         loss = bce_dice_loss(model(x), y)
         opt.zero_grad()
         loss.backward()

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -16,6 +19,18 @@ from microaunet.data.synthetic import synthetic_pair  # noqa: E402
 from microaunet.inference import Segmenter  # noqa: E402
 from microaunet.models import build_model  # noqa: E402
 from microaunet.predict import predict_path  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(autouse=True)
+def _shared_cache(onnx_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One cache for this module's tests, which share their weights: each export (one per weights file, size
+    and TTA) is made once, not once a test."""
+    monkeypatch.setenv("MICROAUNET_CACHE", str(onnx_cache))
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +66,33 @@ def test_bad_arrays_are_refused(weights: Path) -> None:
         seg.predict(np.zeros((8, 8, 3), np.float32))
     with pytest.raises(ValueError, match="shape"):
         seg.predict(np.zeros((8, 8, 2), np.uint8))
-    with pytest.raises(ValueError, match="divisible by 32"):
-        Segmenter(weights, size=100)
+    with pytest.raises(ValueError, match="positive"):
+        Segmenter(weights, size=0)
+    with pytest.raises(ValueError, match="none, flip, flip4"):
+        Segmenter(weights, size=64, tta="rotate")
+
+
+@pytest.mark.parametrize("size,tta", [(100, "none"), (64, "flip")])
+def test_any_size_and_tta_on_both_backends(weights: Path, image: np.ndarray, size: int, tta: str) -> None:
+    """A size not divisible by 32 is padded and cropped back (in PyTorch, and inside the exported graph)."""
+    a = Segmenter(weights, size=size, tta=tta).predict(image)
+    b = Segmenter(weights, size=size, tta=tta, backend="torch").predict(image)
+    assert a.mask.shape == (217, 301) and np.abs(a.probability - b.probability).max() <= 1e-4
+
+
+def test_folder_with_bad_files_exits_non_zero_unless_skipped(weights: Path, image: np.ndarray, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    cv2.imwrite(str(src / "a.jpg"), image)
+    (src / "broken.png").write_bytes(b"\x89PNG not really")
+    (src / "cut.jpg").write_bytes((src / "a.jpg").read_bytes()[:300])  # a truncated download
+    args = ["predict", str(src), "--ckpt", str(weights), "--size", "64", "-o", str(tmp_path / "out")]
+    assert main(args) == 1
+    out, err = capsys.readouterr()
+    assert "broken.png" in out and "cut.jpg" in out and (tmp_path / "out" / "masks" / "a.png").is_file()
+    assert "error: 2 of 3 images could not be read" in err and "predict: 3/3 images" in err  # progress off a TTY
+    assert main([*args, "--skip-bad"]) == 0
 
 
 def test_folder_with_a_corrupt_file(weights: Path, image: np.ndarray, tmp_path: Path) -> None:
@@ -78,6 +118,59 @@ def test_video_round_trip(weights: Path, image: np.ndarray, tmp_path: Path) -> N
     cap = cv2.VideoCapture(result["video"])
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 7 and cap.read()[1].shape == (96, 128, 3)
     assert len(list((tmp_path / "out" / "masks").glob("*.png"))) == 7
+    fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode().lower()
+    assert fourcc in ("avc1", "h264") if result["codec"] == "h264" else fourcc == "mp4v"
+
+
+def test_video_is_h264_with_pyav(weights: Path, image: np.ndarray, tmp_path: Path) -> None:
+    pytest.importorskip("av")
+    from microaunet.predict import open_video_writer
+
+    writer = open_video_writer(tmp_path / "v.mp4", 25, 101, 75)  # odd sizes: H.264's 4:2:0 needs even ones
+    for _ in range(3):
+        writer.write(cv2.resize(image, (101, 75)))
+    writer.close()
+    cap = cv2.VideoCapture(str(tmp_path / "v.mp4"))
+    assert writer.codec == "h264" and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+
+
+def test_video_without_an_h264_encoder_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture) -> None:
+    from microaunet import predict
+
+    monkeypatch.setitem(sys.modules, "av", None)  # as if PyAV were not installed
+    fourcc = cv2.VideoWriter_fourcc
+    monkeypatch.setattr(predict.cv2, "VideoWriter_fourcc",  # and OpenCV had no H.264 encoder: a code it cannot open
+                        lambda *code: fourcc(*"XXXX") if "".join(code) == "avc1" else fourcc(*code))
+    writer = predict.open_video_writer(tmp_path / "v.mp4", 25, 64, 48)
+    writer.write(np.zeros((48, 64, 3), np.uint8))
+    writer.close()
+    err = capsys.readouterr().err
+    assert writer.codec == "mp4v" and "browsers do not play" in err and "microaunet[video]" in err
+    assert err.count("\n") == 1  # the note alone: OpenCV's failure to open the first codec stays silent
+
+
+def test_corrupt_videos_give_one_line(weights: Path, tmp_path: Path) -> None:
+    """ffmpeg's own lines ("moov atom not found", ...) are silenced; only the package's error remains."""
+    (tmp_path / "junk.mp4").write_bytes(np.random.default_rng(0).bytes(4000))
+    writer = cv2.VideoWriter(str(tmp_path / "whole.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (128, 96))
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        writer.write(rng.integers(0, 256, (96, 128, 3), dtype=np.uint8))
+    writer.release()
+    whole = (tmp_path / "whole.mp4").read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(whole[:len(whole) // 2])  # a download cut short: no index
+    script = ("import sys; from microaunet.cli import main; "
+              "print([main(['predict', v, '--ckpt', sys.argv[1], '--size', '64', '--backend', 'torch', "
+              "'-o', sys.argv[2]]) for v in sys.argv[3:]])")
+    env = {k: v for k, v in os.environ.items() if k != "OPENCV_FFMPEG_LOGLEVEL"}
+    done = subprocess.run([sys.executable, "-c", script, str(weights), str(tmp_path / "out"),
+                           str(tmp_path / "junk.mp4"), str(tmp_path / "cut.mp4")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.stdout.strip() == "[2, 2]", done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("error: ") for line in lines), done.stderr
+    assert "junk.mp4" in lines[0] and "cut.mp4" in lines[1]
 
 
 def test_bad_videos_and_types(weights: Path, tmp_path: Path) -> None:

@@ -31,3 +31,81 @@ def test_readme_shows_the_summary_tables_of_results():
         assert table in readme, (
             "README.md's results differ from results/tables.md's summary; copy the table:\n" + table
         )
+
+
+def code_blocks(language: str) -> list[str]:
+    """The README's fenced code blocks in ``language``, in order."""
+    parts = (ROOT / "README.md").read_text().split("```")
+    return [part.split("\n", 1)[1] for part in parts[1::2] if part.split("\n", 1)[0].strip() == language]
+
+
+def readme_commands() -> list[list[str]]:
+    """Every ``microaunet ...`` command of the README's shell blocks, as argument lists (comments, redirections
+    and what follows ``&&`` left out)."""
+    import shlex
+
+    commands = []
+    for block in code_blocks("bash"):
+        for line in block.splitlines():
+            for part in line.split("&&"):
+                words = shlex.split(part, comments=True)
+                if words[:1] == ["microaunet"]:
+                    commands.append(words[1:words.index(">")] if ">" in words else words[1:])
+    return commands
+
+
+def test_every_readme_command_parses() -> None:
+    from microaunet.cli import build_parser
+
+    commands = readme_commands()
+    assert len(commands) > 15 and ["evaluate", "--weights", "microaunet-kvasir", "--data", "data/Kvasir-SEG",
+                                   "--split", "test"] in commands
+    for argv in commands:
+        build_parser().parse_args(argv)  # exits (fails the test) on an unknown or missing flag
+
+
+def test_readme_evaluates_the_shipped_weights(synthetic_dir: Path, capsys) -> None:
+    """The README's command, on the synthetic data instead of Kvasir-SEG (whose test split it does not have)."""
+    import json
+
+    from microaunet.cli import main
+
+    argv = next(c for c in readme_commands() if c[:2] == ["evaluate", "--weights"] and "--tta" in c)
+    argv = [str(synthetic_dir) if a == "data/Kvasir-SEG" else "all" if a == "test" else a for a in argv]
+    assert main([*argv, "--size", "64", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["weights"], result["tta"], result["images"]) == ("microaunet-kvasir", "flip", 24)
+
+
+def test_readme_python_examples_run(tmp_path: Path, monkeypatch) -> None:
+    """The image-to-mask example, then the ONNX Runtime one in a process where torch and microaunet cannot be
+    imported, on the graph the README's export command writes."""
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+    import pytest
+    from PIL import Image
+
+    pytest.importorskip("onnxruntime")
+    from microaunet.cli import main
+    from microaunet.data.synthetic import synthetic_pair
+
+    blocks = {b.splitlines()[0]: b for b in code_blocks("python") if b.startswith("# ")}
+    image, _ = synthetic_pair(np.random.default_rng(0), 256)
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(image).resize((300, 220)).save("polyp.jpg")
+    exec(compile(blocks["# image to mask and overlay"], "README.md", "exec"), {})
+    assert Image.open("polyp_mask.png").size == Image.open("polyp_overlay.png").size == (300, 220)
+    first = np.asarray(Image.open("polyp_mask.png"))
+    os.remove("polyp_mask.png")
+    export = next(c for c in readme_commands() if c[0] == "export")
+    assert main(export) == 0 and Path("microaunet.onnx").is_file()
+    script = "import sys\nsys.modules['torch'] = sys.modules['microaunet'] = None\n" + blocks["# ONNX Runtime alone"]
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    mask = np.asarray(Image.open("polyp_mask.png"))
+    assert mask.shape == (220, 300) and set(np.unique(mask)) <= {0, 255}
+    assert (mask == first).mean() > 0.999  # OpenCV's JPEG decoder against Pillow's: a boundary pixel or two
+    assert Image.open("polyp_overlay.png").size == (300, 220)

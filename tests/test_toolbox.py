@@ -1,13 +1,58 @@
-"""The polyp toolbox metrics (pysodmetrics) as wired by microaunet.toolbox."""
+"""The polyp toolbox metrics of microaunet.toolbox: exact cases, and pysodmetrics' own figures."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-pytest.importorskip("py_sod_metrics", reason="the toolbox metrics need pysodmetrics (microaunet[report])")
+from microaunet.toolbox import TOOLBOX_METRICS, ToolboxAccumulator
 
-from microaunet.toolbox import TOOLBOX_METRICS, ToolboxAccumulator  # noqa: E402
+# pysodmetrics 1.6.2 on _cases() (FmeasureV2 with dynamic DICE/IOU handlers, Smeasure, Emeasure,
+# WeightedFmeasure, MAE, each fed the 8-bit prediction and the 0/255 ground truth, as the toolbox saves them)
+PYSODMETRICS = {"mean_dice": 0.5864741313234403, "mean_iou": 0.506259538202362, "weighted_f": 0.5400395171097463,
+                "s_measure": 0.7234304363253519, "mean_e_measure": 0.6362466982055255,
+                "max_e_measure": 0.8073162439864436, "mae": 0.27253880273082465}
+
+
+def _cases() -> list[tuple[np.ndarray, np.ndarray]]:
+    """Polyps of several sizes with noisy predictions, an empty and a full ground truth, a constant prediction."""
+    rng = np.random.default_rng(0)
+    cases = []
+    for i in range(6):
+        gt = np.zeros((37, 53), bool)
+        gt[5 + i:20 + 2 * i, 10:30 + i] = True
+        cases.append((np.clip(gt * 0.7 + rng.random(gt.shape) * 0.4 - 0.1 * i / 6, 0, 1), gt))
+    cases.append((rng.random((20, 30)), np.zeros((20, 30), bool)))
+    cases.append((rng.random((20, 30)), np.ones((20, 30), bool)))
+    cases.append((np.full((20, 30), 0.3), cases[0][1][:20, :30]))
+    return cases
+
+
+def test_matches_pysodmetrics_figures() -> None:
+    acc = ToolboxAccumulator()
+    for prob, gt in _cases():
+        acc.add(prob, gt)
+    assert acc.summary() == pytest.approx(PYSODMETRICS, abs=1e-12)
+
+
+def test_matches_pysodmetrics_where_installed() -> None:
+    """The same against the installed pysodmetrics (not a dependency: every release caps numpy and OpenCV)."""
+    sod = pytest.importorskip("py_sod_metrics")
+    curves = sod.FmeasureV2(metric_handlers={"dice": sod.DICEHandler(with_dynamic=True, with_adaptive=False),
+                                             "iou": sod.IOUHandler(with_dynamic=True, with_adaptive=False)})
+    s, e, wf, mae = sod.Smeasure(), sod.Emeasure(), sod.WeightedFmeasure(), sod.MAE()
+    acc = ToolboxAccumulator()
+    rng = np.random.default_rng(1)
+    for prob, gt in _cases():
+        prob = np.clip(prob + rng.normal(0, 0.05, prob.shape), 0, 1)
+        acc.add(prob, gt)
+        for metric in (curves, s, e, wf, mae):
+            metric.step(pred=np.clip(np.rint(prob * 255), 0, 255).astype(np.uint8), gt=gt.astype(np.uint8) * 255)
+    results, e_curve = curves.get_results(), e.get_results()["em"]["curve"]
+    expected = {"mean_dice": np.mean(results["dice"]["dynamic"]), "mean_iou": np.mean(results["iou"]["dynamic"]),
+                "weighted_f": wf.get_results()["wfm"], "s_measure": s.get_results()["sm"],
+                "mean_e_measure": np.mean(e_curve), "max_e_measure": np.max(e_curve), "mae": mae.get_results()["mae"]}
+    assert acc.summary() == pytest.approx(expected, abs=1e-12)
 
 
 def test_perfect_binary_prediction_exact_values() -> None:

@@ -29,6 +29,7 @@ from .distill import DistillationObjective, DistillSettings
 from .layout import LAYOUTS, fastest_layout
 from .losses import bce_dice_loss
 from .models import build_model
+from .progress import Progress
 
 
 def cpu_name() -> str:
@@ -159,35 +160,49 @@ def _stats(times: list[float], images: int) -> dict[str, float]:
 
 def bench_speed(models: list[str] | None = None, size: int = 256, threads: tuple[int, ...] = (1, 2),
                 repeats: int = 20, warmup: int = 5, video_frames: int = 300) -> dict[str, Any]:
-    """Latency (batch 1) and throughput (batch 8) of every model, PyTorch eager and ONNX Runtime,
+    """Latency (batch 1) and throughput (batch 8) of every model, PyTorch eager and ONNX Runtime; for
+    MicroAUNet also the latency of each test-time augmentation (batch 1, the views batched inside);
     then end-to-end 720p video prediction (``video_frames`` 0 leaves it out)."""
     import tempfile
 
-    from .export import export_onnx
+    from .export import DeployModel, export_onnx
     from .inference import onnx_session
     from .models import MODELS
+    from .tta import TTA_MODES
 
+    names = models or list(MODELS)
+    # (tta, batch) of each measurement a model gets, at each thread count, with each backend
+    plans = {name: [("none", 1), ("none", 8)] + ([(m, 1) for m in TTA_MODES[1:]] if name == "microaunet" else [])
+             for name in names}
     rows = []
+    bar = Progress(sum(map(len, plans.values())) * len(threads) * 2 + len(threads) * bool(video_frames),
+                   "bench speed", "measurements")
     with tempfile.TemporaryDirectory() as tmp:
-        for name in models or list(MODELS):
+        for name in names:
             model = build_model(name, seed=0).eval()
-            onnx_path = export_onnx(model, Path(tmp) / f"{name}.onnx", size)
-            torch_model = model.to(memory_format=torch.channels_last)
-            for n_threads in threads:
-                torch.set_num_threads(n_threads)
-                session = onnx_session(onnx_path, n_threads)
-                for batch in (1, 8):
-                    x = torch.randn(batch, 3, size, size)
-                    backends = (("torch", partial(torch_model, x.contiguous(memory_format=torch.channels_last))),
-                                ("onnxruntime", partial(session.run, None, {"image": x.numpy()})))
-                    scale = 1 if name not in ("unet", "sanet") else 4  # keep the big models' runs short
-                    for backend, fn in backends:
-                        with torch.inference_mode():
-                            times = _repeat(fn, max(3, repeats // scale), max(1, warmup // scale))
-                        rows.append({"model": name, "backend": backend, "threads": n_threads, "batch": batch,
-                                     **_stats(times, batch)})
+            for tta in dict.fromkeys(t for t, _ in plans[name]):
+                onnx_path = export_onnx(model, Path(tmp) / f"{name}-{tta}.onnx", size, tta)
+                torch_model = DeployModel(model.to(memory_format=torch.channels_last), tta)
+                for n_threads in threads:
+                    torch.set_num_threads(n_threads)
+                    session = onnx_session(onnx_path, n_threads)
+                    for batch in (b for t, b in plans[name] if t == tta):
+                        x = torch.randn(batch, 3, size, size)
+                        backends = (("torch", partial(torch_model, x.contiguous(memory_format=torch.channels_last))),
+                                    ("onnxruntime", partial(session.run, None, {"image": x.numpy()})))
+                        scale = 1 if name not in ("unet", "sanet") else 4  # keep the big models' runs short
+                        for backend, fn in backends:
+                            with torch.inference_mode():
+                                times = _repeat(fn, max(3, repeats // scale), max(1, warmup // scale))
+                            rows.append({"model": name, "backend": backend, "threads": n_threads, "batch": batch,
+                                         "tta": tta, **_stats(times, batch)})
+                            bar.update()
     torch.set_num_threads(max(threads))
-    video = [bench_video(n_threads, video_frames) for n_threads in threads] if video_frames else []
+    video = []
+    for n_threads in threads if video_frames else ():
+        video.append(bench_video(n_threads, video_frames))
+        bar.update()
+    bar.close()
     return {"size": size, "rows": rows, "video": video, "machine": machine()}
 
 
@@ -225,9 +240,10 @@ def bench_video(threads: int, frames: int = 300) -> dict[str, Any]:
 
 def format_speed(result: dict[str, Any]) -> str:
     lines = [f"Inference speed at {result['size']}x{result['size']} ({result['machine']})",
-             f"{'model':18}{'backend':13}{'threads':>8}{'batch':>6}{'median ms/img':>15}{'IQR ms':>9}{'img/s':>9}"]
+             f"{'model':18}{'backend':13}{'threads':>8}{'batch':>6}{'tta':>6}{'median ms/img':>15}{'IQR ms':>9}"
+             f"{'img/s':>9}"]
     for r in result["rows"]:
-        lines.append(f"{r['model']:18}{r['backend']:13}{r['threads']:>8}{r['batch']:>6}"
+        lines.append(f"{r['model']:18}{r['backend']:13}{r['threads']:>8}{r['batch']:>6}{r.get('tta', 'none'):>6}"
                      f"{r['median_ms']:>15.3f}{r['iqr_ms']:>9.3f}{r['images_per_s']:>9.1f}")
     for v in result.get("video", []):
         lines.append(f"predict on a {v['size'][0]}x{v['size'][1]} video (decode, resize, infer, overlay, encode), "

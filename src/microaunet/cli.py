@@ -18,9 +18,8 @@ if TYPE_CHECKING:
     from .train import TrainConfig
 
 COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
-OPTIONAL_PACKAGES = {"onnx": "onnx", "onnxruntime": "onnx", "thop": "complexity", "py_sod_metrics": "report",
-                     "matplotlib": "report", "fastapi": "serve", "starlette": "serve", "uvicorn": "serve",
-                     "python_multipart": "serve"}
+OPTIONAL_PACKAGES = {"onnx": "onnx", "onnxruntime": "onnx", "thop": "complexity", "matplotlib": "report",
+                     "fastapi": "serve", "starlette": "serve", "uvicorn": "serve", "python_multipart": "serve"}
 
 
 def command(name: str, help_text: str) -> Callable:
@@ -41,19 +40,19 @@ def emit(result: Any, as_json: bool, text: Callable[[Any], str]) -> None:
 def data_parser(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="data_command", required=True)
     check = sub.add_parser("check", help="report pairs, sizes, mask statistics and every problem of a dataset folder")
-    check.add_argument("dir", type=Path)
+    check.add_argument("dir", type=Path, help="the dataset folder (Kvasir-SEG, CVC-ClinicDB, or images/ + masks/)")
     check.add_argument("--json", action="store_true", help="machine-readable report")
     check.set_defaults(run=run_data_check)
     dl = sub.add_parser("download", help="fetch, verify and extract an official dataset archive")
-    dl.add_argument("dataset", choices=["kvasir-seg", "cvc-clinicdb", "bkai-neopolyp"])
-    dl.add_argument("--dest", type=Path, default=Path("data"), help="folder to extract into (default: ./data)")
+    dl.add_argument("dataset", choices=["kvasir-seg", "cvc-clinicdb", "bkai-neopolyp"], help="which dataset")
+    dl.add_argument("--dest", type=Path, default=Path("data"), help="folder to extract into")
     dl.add_argument("--archive", type=Path, help="extract this already downloaded archive instead of fetching")
     dl.set_defaults(run=run_data_download)
     syn = sub.add_parser("synthetic", help="write the embedded synthetic polyp dataset (images/ + masks/)")
-    syn.add_argument("dest", type=Path)
-    syn.add_argument("-n", "--count", type=int, default=120)
-    syn.add_argument("--size", type=int, default=256)
-    syn.add_argument("--seed", type=int, default=0)
+    syn.add_argument("dest", type=Path, help="folder to write images/ and masks/ into")
+    syn.add_argument("-n", "--count", type=int, default=120, help="image/mask pairs to generate")
+    syn.add_argument("--size", type=int, default=256, help="side of the square images, in pixels")
+    syn.add_argument("--seed", type=int, default=0, help="seed of the generator")
     syn.set_defaults(run=run_data_synthetic)
 
 
@@ -87,19 +86,21 @@ def add_training_args(p: argparse.ArgumentParser, model_flags: tuple[str, ...] =
     from .models import list_models
     from .train import PRECISIONS
 
-    p.add_argument(*model_flags, dest="model", default="microaunet", choices=models or list_models())
+    p.add_argument(*model_flags, dest="model", default="microaunet", choices=models or list_models(),
+                   help="the network to train")
     p.add_argument("--data", required=True, help="dataset folder (Kvasir-SEG, CVC-ClinicDB, or images/ + masks/)")
     p.add_argument("--split", default="paper",
-                   help="split definition: paper, sequence (CVC by video), random, or a JSON file (default: paper)")
+                   help="split definition: paper, sequence (CVC by video), random, or a JSON file")
     p.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, log.csv, config.json")
-    p.add_argument("--epochs", type=int, default=300)
-    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=300, help="length of the schedule (cosine learning rate over it)")
+    p.add_argument("--batch-size", type=int, default=8, help="images per step (per process under torchrun)")
     p.add_argument("--size", type=int, default=256, help="training resolution (divisible by 32)")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=1e-2)
-    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--lr", type=float, default=1e-3, help="AdamW's peak learning rate")
+    p.add_argument("--weight-decay", type=float, default=1e-2, help="AdamW's weight decay")
+    p.add_argument("--seed", type=int, default=42, help="seed of initialisation, validation split, order, augmentation")
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of training ids held out for validation")
-    p.add_argument("--ema-decay", type=float, default=0.999)
+    p.add_argument("--ema-decay", type=float, default=0.999,
+                   help="decay of the exponential moving average of the weights (what is evaluated and shipped)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
     p.add_argument("--device", default="cpu", help="cpu, or cuda when present")
     p.add_argument("--layout", default="auto", choices=["auto", "nchw", "channels_last"],
@@ -169,7 +170,7 @@ def distill_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--teacher-tta", choices=["none", "flip", "flip4"], default="none",
                    help="with --kd output: average the teachers over flipped views (default: none)")
     p.add_argument("--stage1-fraction", type=float, default=0.5,
-                   help="share of the epochs spent in stage 1 (imitation); the rest is stage 2 (default 0.5)")
+                   help="share of the epochs spent in stage 1 (imitation); the rest is stage 2")
     p.add_argument("--no-imitation", action="store_true", help="ablation MicroAUNet-2: no stage-1 distillation terms")
     p.add_argument("--no-preference", action="store_true", help="ablation MicroAUNet-3: no stage-2 distillation terms")
     p.add_argument("--temperature", type=float, default=1.0, help="temperature of the Bernoulli KL")
@@ -210,7 +211,7 @@ def run_distill(args: argparse.Namespace) -> int:
 
 
 def add_split_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--data", type=Path, required=True, help="dataset folder (Kvasir-SEG, CVC-ClinicDB, ...)")
     p.add_argument("--split", default="test", choices=["test", "train", "val", "all"],
                    help="which part to evaluate: val is the validation set training carved out of the training ids "
                         "(same fraction and seed as the checkpoint's run) (default: test)")
@@ -224,19 +225,18 @@ def split_definition(args: argparse.Namespace, info: dict[str, Any]) -> str:
 
 @command("evaluate", "the paper's metrics (pooled and per image) and boundary metrics on a split")
 def evaluate_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ckpt", type=Path, required=True, help="checkpoint (.pt: its EMA weights) or .safetensors")
+    add_weights_args(p, default=None)
     add_split_args(p)
-    p.add_argument("--size", type=int, default=256, help="model input size (default 256, the paper's)")
-    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--size", type=int, default=256, help="model input size (256 is the paper's; divisible by 32)")
+    p.add_argument("--threshold", type=float, default=0.5, help="probability at and above which a pixel is polyp")
     p.add_argument("--tolerance", type=float, default=2.0, help="boundary F-score tolerance in pixels")
     p.add_argument("--toolbox", action="store_true",
-                   help="add the polyp literature's toolbox metrics (mean Dice over 256 thresholds, S, E, wF, MAE;"
-                        " needs pysodmetrics)")
-    p.add_argument("--threads", type=int, default=0)
+                   help="add the polyp literature's toolbox metrics (mean Dice over 256 thresholds, S, E, wF, MAE)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
     p.add_argument("--out", type=Path, help="also write the full result (with per-image rows) to this JSON file")
     p.add_argument("--save-predictions", type=Path, metavar="NPZ",
                    help="also write each image's thresholded prediction (bit-packed, at its own size) to this .npz")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable result")
     p.set_defaults(run=run_evaluate)
 
 
@@ -249,18 +249,20 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    model, info = load_model(args.ckpt)
+    path = weights_path(args)
+    model, info = load_model(path)
     definition = split_definition(args, info)
     predictions = {} if args.save_predictions else None
     config = info.get("config", {})
     result = evaluate_split(model.to(memory_format=torch.channels_last), args.data, args.split, definition,
                             args.size, args.threshold, args.tolerance, split_seed=config.get("split_seed", 42),
-                            toolbox=args.toolbox, predictions=predictions,
+                            toolbox=args.toolbox, predictions=predictions, tta=args.tta,
                             val_fraction=config.get("val_fraction", 0.1))
     if args.save_predictions:
         save_predictions(args.save_predictions, predictions)
     epochs = info.get("epoch") or info.get("epochs")
-    result = {"model": info["model"], "ckpt": str(args.ckpt), "epochs": epochs} | result
+    result = {"model": info["model"], "ckpt": str(path), "weights": None if args.ckpt else args.weights,
+              "epochs": epochs} | result
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=2))
@@ -270,9 +272,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 @command("complexity", "parameters, GMACs and GFLOPs of every model beside the paper's Table 2")
 def complexity_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--size", type=int, default=256, help="input size at which operations are counted")
     p.add_argument("--models", nargs="+", help="a subset of the registered models")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable result")
     p.set_defaults(run=run_complexity)
 
 
@@ -286,11 +288,12 @@ def run_complexity(args: argparse.Namespace) -> int:
 
 @command("demo", "train and evaluate MicroAUNet on the embedded synthetic dataset (no download)")
 def demo_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, default=Path("runs/demo"))
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--out", type=Path, default=Path("runs/demo"),
+                   help="folder for the data, the run, the cache and test_predictions.png")
+    p.add_argument("--epochs", type=int, default=30, help="training epochs")
     p.add_argument("--count", type=int, default=96, help="synthetic image/mask pairs to generate")
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
+    p.add_argument("--json", action="store_true", help="machine-readable result")
     p.set_defaults(run=run_demo_command)
 
 
@@ -322,23 +325,24 @@ def bench_parser(p: argparse.ArgumentParser) -> None:
             b.add_argument("--models", nargs="+", help="a subset of the registered models")
         else:
             b.add_argument("--data", type=Path, required=True, help="a dataset folder, e.g. Kvasir-SEG")
-            b.add_argument("--threads", type=int, default=0)
-        b.add_argument("--size", type=int, default=256)
-        b.add_argument("--json", action="store_true")
+            b.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
+        b.add_argument("--size", type=int, default=256, help="input size")
+        b.add_argument("--json", action="store_true", help="machine-readable result")
         b.set_defaults(run=run_bench)
     from .robustness import BY_NAME
 
     r = sub.add_parser("robustness", help="Dice of a model on perturbed copies of a test split (lighting, colour, "
                                           "blur, JPEG, resolution, noise, highlights) and the drop from clean")
-    add_weights_args(r, ("--weights", "--pretrained"))
+    add_weights_args(r)
     add_split_args(r)
-    r.add_argument("--threshold", type=float, default=0.5)
+    r.add_argument("--size", type=int, default=256, help="model input size (divisible by 32)")
+    r.add_argument("--threshold", type=float, default=0.5, help="probability at and above which a pixel is polyp")
     r.add_argument("--perturbations", nargs="+", choices=list(BY_NAME), metavar="NAME",
                    help=f"a subset: {', '.join(BY_NAME)} (default: all)")
     r.add_argument("--seed", type=int, default=0, help="seed of the noise and highlight draws (default 0)")
     r.add_argument("--threads", type=int, default=0, help="PyTorch and OpenCV threads (0: their defaults)")
     r.add_argument("--out", type=Path, help="also write the result to this JSON file")
-    r.add_argument("--json", action="store_true")
+    r.add_argument("--json", action="store_true", help="machine-readable result")
     r.set_defaults(run=run_bench_robustness)
     b = sub.add_parser("serve", help="load test of `microaunet serve` on loopback: requests/s, latency percentiles "
                                      "and server memory at several client counts, and the overhead over predict")
@@ -377,19 +381,19 @@ def run_bench_robustness(args: argparse.Namespace) -> int:
     import torch
 
     from .checkpoint import load_model
-    from .inference import resolve_weights
     from .robustness import bench_robustness, format_robustness
 
     if args.threads:
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)  # the perturbations and resizes
-    weights = args.ckpt or args.pretrained
-    model, info = load_model(resolve_weights(weights))
+    weights = args.ckpt or args.weights
+    model, info = load_model(weights_path(args))
     config = info.get("config", {})
     result = bench_robustness(model.to(memory_format=torch.channels_last), args.data, args.split,
                               split_definition(args, info), args.size, args.threshold, args.seed, args.perturbations,
                               log=lambda line: print(line, file=sys.stderr, flush=True),
-                              split_seed=config.get("split_seed", 42), val_fraction=config.get("val_fraction", 0.1))
+                              split_seed=config.get("split_seed", 42), val_fraction=config.get("val_fraction", 0.1),
+                              tta=args.tta)
     result = {"model": info["model"], "weights": str(weights), "threads": torch.get_num_threads()} | result
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -408,51 +412,74 @@ def run_bench_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_weights_args(p: argparse.ArgumentParser, shipped_flags: tuple[str, ...] = ("--pretrained",)) -> None:
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--ckpt", type=Path, help="a checkpoint (.pt) or weights file (.safetensors)")
+def add_weights_args(p: argparse.ArgumentParser, default: str | None = DEFAULT_PRETRAINED) -> None:
+    """--ckpt PATH or --weights NAME (--pretrained NAME: the same), and --tta; ``default=None``: one is required."""
+    from .tta import TTA_MODES
+
+    source = p.add_mutually_exclusive_group(required=default is None)
+    source.add_argument("--ckpt", type=Path, help="a checkpoint (.pt: its EMA weights) or weights file (.safetensors)")
     shipped = list_pretrained()
-    source.add_argument(*shipped_flags, dest="pretrained", default=DEFAULT_PRETRAINED, choices=shipped, metavar="NAME",
-                        help=f"shipped weights: {', '.join(shipped)} (default: %(default)s)")
-    p.add_argument("--size", type=int, default=256, help="model input size (divisible by 32)")
+    source.add_argument("--weights", "--pretrained", dest="weights", default=default, choices=shipped, metavar="NAME",
+                        help=f"weights shipped in the package: {', '.join(shipped)}")
+    p.add_argument("--tta", default="none", choices=TTA_MODES,
+                   help="test-time augmentation: mean probability over the image and its horizontal flip (flip), "
+                        "or its horizontal, vertical and double flips (flip4)")
+
+
+def weights_path(args: argparse.Namespace) -> Path:
+    from .inference import resolve_weights
+
+    return resolve_weights(args.ckpt or args.weights)
 
 
 @command("export", "ONNX export (sigmoid included, dynamic batch and size) with a parity check against PyTorch")
 def export_parser(p: argparse.ArgumentParser) -> None:
     add_weights_args(p)
+    p.add_argument("--size", type=int, default=256,
+                   help="the image size the model expects, recorded in the metadata (the graph takes any size)")
     p.add_argument("-o", "--output", type=Path, required=True, help="the .onnx file to write")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--raw-input", action="store_true",
+                   help="take uint8 RGB images (B, H, W, 3) and normalise inside the graph, instead of normalised "
+                        "float32 (B, 3, H, W)")
+    p.add_argument("--threshold", type=float, default=0.5, help="mask threshold recorded in the metadata")
+    p.add_argument("--json", action="store_true", help="machine-readable result")
     p.set_defaults(run=run_export)
 
 
 def run_export(args: argparse.Namespace) -> int:
-    import torch
-
     from .checkpoint import load_model
-    from .export import export_onnx, parity
-    from .inference import resolve_weights
+    from .export import example_input, export_onnx, parity
 
-    model, info = load_model(resolve_weights(args.ckpt or args.pretrained))
-    path = export_onnx(model, args.output, args.size)
-    x = torch.randn(2, 3, args.size, args.size, generator=torch.Generator().manual_seed(0))
-    result = {"model": info["model"], "onnx": str(path), "max_abs_diff_probability": parity(model, path, x)}
-    emit(result, args.json, lambda r: f"wrote {r['onnx']} ({r['model']}); parity with PyTorch: "
-                                      f"max |p_onnx - p_torch| = {r['max_abs_diff_probability']:.2e}")
+    source = weights_path(args)
+    model, info = load_model(source)
+    path = export_onnx(model, args.output, args.size, args.tta, args.raw_input, args.threshold, info["model"],
+                       source.stem if args.ckpt is None else str(source))
+    x = example_input(args.size, args.raw_input, batch=2)
+    result = {"model": info["model"], "onnx": str(path), "tta": args.tta,
+              "input": "uint8 (B, H, W, 3) RGB" if args.raw_input else "float32 (B, 3, H, W) normalised",
+              "max_abs_diff_probability": parity(model, path, x, args.tta, args.raw_input)}
+    emit(result, args.json, lambda r: f"wrote {r['onnx']} ({r['model']}, input {r['input']}, tta {r['tta']}); "
+                                      f"parity with PyTorch: max |p_onnx - p_torch| = "
+                                      f"{r['max_abs_diff_probability']:.2e}")
     return 0
 
 
 @command("predict", "segment an image, a folder of images or a video (mp4, avi): masks and overlays")
 def predict_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("input", type=Path, help="an image, a folder of images, or a video file")
-    p.add_argument("-o", "--out", type=Path, default=Path("predictions"))
+    p.add_argument("-o", "--out", type=Path, default=Path("predictions"),
+                   help="output folder: masks/ and overlays/ (images), NAME_overlay.mp4 (videos)")
     add_weights_args(p)
-    p.add_argument("--backend", choices=["onnx", "torch"], default="onnx",
-                   help="ONNX Runtime on the CPU (default) or PyTorch")
+    p.add_argument("--size", type=int, default=256,
+                   help="images are resized to this square size for the model (not divisible by 32: padded)")
+    p.add_argument("--backend", choices=["onnx", "torch"], default="onnx", help="ONNX Runtime on the CPU, or PyTorch")
     p.add_argument("--device", default="cpu", help="with --backend torch: cpu or cuda")
-    p.add_argument("--threshold", type=float, default=0.5)
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--threshold", type=float, default=0.5, help="probability at and above which a pixel is polyp")
+    p.add_argument("--threads", type=int, default=0, help="inference threads (0: the runtime's default)")
     p.add_argument("--save-masks", action="store_true", help="for a video, also write one mask PNG per frame")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--skip-bad", action="store_true",
+                   help="exit 0 even when some images of a folder could not be read (they are listed either way)")
+    p.add_argument("--json", action="store_true", help="machine-readable result")
     p.set_defaults(run=run_predict)
 
 
@@ -460,10 +487,15 @@ def run_predict(args: argparse.Namespace) -> int:
     from .inference import Segmenter
     from .predict import predict_path
 
-    segmenter = Segmenter(args.ckpt or args.pretrained, size=args.size, threshold=args.threshold,
-                          backend=args.backend, device=args.device, threads=args.threads)
+    segmenter = Segmenter(weights_path(args), size=args.size, threshold=args.threshold, backend=args.backend,
+                          device=args.device, threads=args.threads, tta=args.tta)
     result = predict_path(segmenter, args.input, args.out, args.save_masks)
     emit(result, args.json, lambda r: "\n".join(f"{k}: {v}" for k, v in r.items() if v not in (None, [])))
+    failed = len(result.get("errors", []))
+    if failed and not args.skip_bad:
+        print(f"error: {failed} of {failed + result['images']} images could not be read (listed under errors; "
+              f"the others were written); --skip-bad exits 0 all the same", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -514,9 +546,9 @@ def compare_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("a", type=Path, help="an eval_*.json written by evaluate --out, or a run folder with eval_test.json")
     p.add_argument("b", type=Path, help="the evaluation to compare it with, on the same images")
     p.add_argument("--metric", default="dice",
-                   help="per-image metric: dice, iou, boundary_f, hd95, ... (default: dice)")
-    p.add_argument("--resamples", type=int, default=10_000, help="bootstrap and permutation draws (default: 10000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the draws (default: 0)")
+                   help="per-image metric: dice, iou, boundary_f, hd95, ...")
+    p.add_argument("--resamples", type=int, default=10_000, help="bootstrap and permutation draws")
+    p.add_argument("--seed", type=int, default=0, help="seed of the draws")
     p.add_argument("--json", action="store_true", help="machine-readable result")
     p.set_defaults(run=run_compare)
 
@@ -546,6 +578,25 @@ def run_report(args: argparse.Namespace) -> int:
 
 
 # -- entry point ---------------------------------------------------------------------------
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's help ends with its default, except where there is none to show (None, a switch's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or "%(default)" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def all_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The parser and every subcommand's parser below it, depth first."""
+    found = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                found += all_parsers(sub)
+    return found
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="microaunet", description="Tiny real-time polyp segmentation: MicroAUNet and its baselines."
@@ -553,6 +604,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, setup in COMMANDS.items():
         setup(sub.add_parser(name, help=setup.help_text, description=setup.help_text))
+    for p in all_parsers(parser):  # here, so that every subcommand (and its own subcommands) shows defaults
+        p.formatter_class = HelpFormatter
     return parser
 
 

@@ -3,8 +3,7 @@ at the model's input size (the paper's protocol) and at each image's own resolut
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,14 +11,16 @@ import cv2
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
-from .data import PairedDataset, find_pairs, read_image, read_mask, resolve_split, train_val_ids
+from .data import DataError, PairedDataset, find_pairs, read_image, read_mask, resolve_split, train_val_ids
 from .data.augment import to_model_input
 from .data.cache import resize_image, resize_mask
 from .data.pairs import Sample
 from .metrics import MetricAccumulator
+from .models.common import STRIDE
+from .progress import progress
 from .toolbox import TOOLBOX_METRICS, ToolboxAccumulator
+from .tta import TTA, check_tta
 
 CONVENTIONS = (
     "per_image: each metric on each image, then the mean over images (the polyp literature's mDice); "
@@ -31,10 +32,12 @@ CONVENTIONS = (
 
 
 @torch.no_grad()
-def predict_probability(model: nn.Module, image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities at the model's input size and resized back to the image's own size."""
+def predict_probability(model: nn.Module, image: np.ndarray, size: int,
+                        tta: str = "none") -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities at the model's input size and resized back to the image's own size (``tta``: see
+    :mod:`microaunet.tta`)."""
     x = to_model_input(torch.from_numpy(resize_image(image, size))[None]).contiguous(memory_format=torch.channels_last)
-    prob = torch.sigmoid(model(x))[0, 0].numpy()
+    prob = TTA(model, tta)(x)[0, 0].numpy()
     h, w = image.shape[:2]
     return prob, cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
 
@@ -42,40 +45,38 @@ def predict_probability(model: nn.Module, image: np.ndarray, size: int) -> tuple
 ImageTransform = Callable[[np.ndarray, str], np.ndarray]  # (RGB uint8 image at its own size, image id) -> image
 
 
-def progress(samples: list[Sample], desc: str, every: int = 0) -> Iterator[Sample]:
-    """tqdm's bar on a terminal; elsewhere, with ``every``, a line on stderr every ``every`` images (logs)."""
-    if not every or sys.stderr.isatty():
-        yield from tqdm(samples, desc=desc, leave=False, disable=None)
-        return
-    for i, sample in enumerate(samples, 1):
-        yield sample
-        if i % every == 0 or i == len(samples):
-            print(f"{desc}: {i}/{len(samples)} images", file=sys.stderr, flush=True)
-
-
 def evaluate_samples(model: nn.Module, samples: list[Sample], size: int = 256, threshold: float = 0.5,
                      tolerance: float = 2.0, toolbox: bool = False,
-                     predictions: dict[str, np.ndarray] | None = None, transform: ImageTransform | None = None,
-                     progress_every: int = 0, desc: str = "evaluate") -> dict[str, Any]:
+                     predictions: dict[str, np.ndarray] | None = None, tta: str = "none",
+                     transform: ImageTransform | None = None, desc: str = "evaluate") -> dict[str, Any]:
     """Metrics of ``model`` on ``samples``; with ``toolbox``, also the polyp toolbox's (at original size).
-    A ``predictions`` dict receives each image's thresholded prediction at its own size, by image id.
-    ``transform`` changes each image as read, before the model's resize (a perturbation; masks stay as read).
-    ``progress_every``: without a terminal, a progress line on stderr every so many images."""
+    A ``predictions`` dict receives each image's thresholded prediction at its own size, by image id;
+    ``tta`` averages flipped views (:mod:`microaunet.tta`); ``transform`` changes each image as read, before
+    the model's resize (a perturbation; masks stay as read); ``desc`` names the work in progress lines."""
     model.eval()
+    check_tta(tta)
+    if size % STRIDE:
+        raise ValueError(f"size must be divisible by {STRIDE}, got {size}")
     at_size, at_original = MetricAccumulator(tolerance), MetricAccumulator(tolerance)
     literature = ToolboxAccumulator() if toolbox else None
-    for sample in progress(samples, desc, progress_every):
+    for sample in progress(samples, desc, "images"):
         image, mask = read_image(sample.image), read_mask(sample.mask)
+        if image.shape[:2] != mask.shape:
+            raise DataError(f"{sample.mask}: mask is {mask.shape[1]}x{mask.shape[0]} but its image "
+                            f"{sample.image.name} is {image.shape[1]}x{image.shape[0]}")
         if transform is not None:
             image = transform(image, sample.id)
-        prob, prob_full = predict_probability(model, image, size)
-        at_size.add(sample.id, prob >= threshold, resize_mask(mask, size).astype(bool))
-        at_original.add(sample.id, prob_full >= threshold, mask)
+        try:
+            prob, prob_full = predict_probability(model, image, size, tta)
+            at_size.add(sample.id, prob >= threshold, resize_mask(mask, size).astype(bool))
+            at_original.add(sample.id, prob_full >= threshold, mask)
+            if literature:
+                literature.add(prob_full, mask)
+        except (ValueError, RuntimeError) as e:  # whatever fails on one image: say which
+            raise DataError(f"{sample.image}: {str(e).strip().splitlines()[0]}") from None
         if predictions is not None:
             predictions[sample.id] = prob_full >= threshold
-        if literature:
-            literature.add(prob_full, mask)
-    result = {f"at_{size}": at_size.summary(), "at_original": at_original.summary()}
+    result = {f"at_{size}": at_size.summary(), "at_original": at_original.summary(), "tta": tta}
     if literature:
         result["toolbox"] = literature.summary()
     return result | {"per_image_rows": [{"id": i, **r} for i, r in zip(at_size.ids, at_size.rows)]}
@@ -96,18 +97,17 @@ def split_ids(dataset: PairedDataset, split: str, definition: str, split_seed: i
 def evaluate_split(model: nn.Module, data: str | Path, split: str = "test", definition: str = "paper",
                    size: int = 256, threshold: float = 0.5, tolerance: float = 2.0,
                    split_seed: int = 42, toolbox: bool = False,
-                   predictions: dict[str, np.ndarray] | None = None, val_fraction: float = 0.1,
-                   transform: ImageTransform | None = None, progress_every: int = 0,
+                   predictions: dict[str, np.ndarray] | None = None, tta: str = "none",
+                   val_fraction: float = 0.1, transform: ImageTransform | None = None,
                    desc: str = "evaluate") -> dict[str, Any]:
     """Evaluate on the ``split`` subset ('test', 'train', 'val' or 'all', see :func:`split_ids`) of the split
-    ``definition`` (``predictions``, ``transform``, ``progress_every`` and ``desc``: as for
-    :func:`evaluate_samples`)."""
+    ``definition`` (``predictions``, ``tta``, ``transform`` and ``desc``: as for :func:`evaluate_samples`)."""
     dataset = find_pairs(data)
     ids = split_ids(dataset, split, definition, split_seed, val_fraction)
     if not ids:
         raise ValueError(f"{data}: the '{split}' part of split '{definition}' is empty")
-    result = evaluate_samples(model, dataset.subset(ids), size, threshold, tolerance, toolbox, predictions,
-                              transform, progress_every, desc)
+    result = evaluate_samples(model, dataset.subset(ids), size, threshold, tolerance, toolbox, predictions, tta,
+                              transform, desc)
     return {"data": str(data), "split_definition": definition, "split": split, "images": len(ids),
             "size": size, "threshold": threshold, "conventions": CONVENTIONS} | result
 
@@ -119,7 +119,8 @@ def split_label(r: dict[str, Any]) -> str:
 
 def format_evaluation(r: dict[str, Any]) -> str:
     names = ("dice", "iou", "accuracy", "specificity", "sensitivity")
-    lines = [f"{r.get('model', '')} on {r['data']} ({split_label(r)}, {r['images']} images)"]
+    tta = f", test-time augmentation {r['tta']}" if r.get("tta", "none") != "none" else ""
+    lines = [f"{r.get('model', '')} on {r['data']} ({split_label(r)}, {r['images']} images{tta})"]
     header = f"{'':24}" + "".join(f"{n[:11]:>12}" for n in names) + f"{'boundary_f':>12}{'hd95_px':>10}"
     lines.append(header)
     for key in (f"at_{r['size']}", "at_original"):
@@ -128,7 +129,7 @@ def format_evaluation(r: dict[str, Any]) -> str:
                      + f"{s['per_image']['boundary_f']:12.4f}{s['per_image']['hd95']:10.2f}")
         lines.append(f"{key + ' pooled':24}" + "".join(f"{s['pooled'][n]:12.4f}" for n in names))
     if "toolbox" in r:
-        lines.append("polyp toolbox (pysodmetrics, original size): "
+        lines.append("polyp toolbox (original size): "
                      + ", ".join(f"{n} {r['toolbox'][n]:.4f}" for n in TOOLBOX_METRICS))
     tolerance = r[f"at_{r['size']}"]["boundary_tolerance_px"]
     lines.append(f"boundary tolerance {tolerance} px; " + r["conventions"])

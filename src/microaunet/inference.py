@@ -1,7 +1,8 @@
 """The Python inference API: ``Segmenter(...).predict(image)`` -> probability map and mask at the image's size.
 
 Backends: ``onnx`` (ONNX Runtime on the CPU, the default) and ``torch`` (PyTorch, CUDA when asked
-and present). The ONNX graph is exported once per weights file and cached.
+and present). The ONNX graph is exported once per weights file, size and test-time augmentation, and
+cached (in :func:`microaunet.data.cache.default_cache_dir`, ``$MICROAUNET_CACHE`` when set).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import torch
 
 from .checkpoint import load_model
 from .data.augment import to_model_input
-from .data.cache import default_cache_dir, resize_image
+from .data.cache import announce_cache, default_cache_dir, resize_image
 from .data.io import read_image
-from .export import EXPORT_VERSION, export_onnx
+from .export import EXPORT_VERSION, DeployModel, export_onnx
 from .pretrained import DEFAULT_PRETRAINED, pretrained_path
+from .tta import check_tta
 
 
 @dataclass
@@ -67,20 +69,27 @@ def onnx_session(path: str | Path, threads: int = 0):
 
 
 class Segmenter:
+    """Images in, probability maps and masks out, at each image's own size.
+
+    ``weights``: shipped weights' name or a checkpoint path. Images are resized to ``size`` x ``size`` (the
+    training size; one not divisible by 32 is padded and the output cropped back). ``tta``: ``none``,
+    ``flip`` or ``flip4`` (:mod:`microaunet.tta`).
+    """
+
     def __init__(self, weights: str | Path = DEFAULT_PRETRAINED, size: int = 256, threshold: float = 0.5,
-                 backend: str = "onnx", device: str = "cpu", threads: int = 0) -> None:
-        if size % 32:
-            raise ValueError(f"size must be divisible by 32, got {size}")
+                 backend: str = "onnx", device: str = "cpu", threads: int = 0, tta: str = "none") -> None:
+        if size < 1:
+            raise ValueError(f"size must be positive, got {size}")
         self.weights_path = resolve_weights(weights)
         self.model, self.info = load_model(self.weights_path)
-        self.size, self.threshold, self.backend = size, threshold, backend
+        self.size, self.threshold, self.backend, self.tta = size, threshold, backend, check_tta(tta)
         if backend == "torch":
             if device.startswith("cuda") and not torch.cuda.is_available():
                 raise ValueError("device cuda asked for, but PyTorch sees no CUDA device")
             self.device = torch.device(device)
             # channels-last is faster on a CPU, but its GroupNorm kernel drifts up to 4e-4 in probability
             self.memory_format = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
-            self.model = self.model.to(self.device, memory_format=self.memory_format)
+            self.runner = DeployModel(self.model.to(self.device, memory_format=self.memory_format), tta).eval()
             if threads:
                 torch.set_num_threads(threads)
         elif backend == "onnx":
@@ -92,10 +101,13 @@ class Segmenter:
         import onnxruntime  # noqa: F401  (where it is missing, fail before spending an export)
 
         digest = hashlib.sha256(self.weights_path.read_bytes()).hexdigest()[:16]
-        path = default_cache_dir() / "onnx" / f"{self.info['model']}-{digest}-{self.size}-v{EXPORT_VERSION}.onnx"
+        name = f"{self.info['model']}-{digest}-{self.size}-{self.tta}-v{EXPORT_VERSION}.onnx"
+        path = default_cache_dir() / "onnx" / name
         if not path.is_file():
+            announce_cache(default_cache_dir(), "ONNX exports")
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            export_onnx(self.model, tmp, self.size)
+            export_onnx(self.model, tmp, self.size, self.tta, model_name=self.info["model"],
+                        weights=self.weights_path.name)
             os.replace(tmp, path)
         return onnx_session(path, threads)
 
@@ -105,7 +117,7 @@ class Segmenter:
             return self.session.run(None, {"image": batch})[0][:, 0]
         with torch.no_grad():
             x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=self.memory_format)
-            return torch.sigmoid(self.model(x))[:, 0].float().cpu().numpy()
+            return self.runner(x)[:, 0].float().cpu().numpy()
 
     def at_image_size(self, probability: np.ndarray, height: int, width: int) -> Prediction:
         """A (S, S) probability map resized back to the image and thresholded."""

@@ -275,7 +275,8 @@ def complexity_section(root: Path) -> tuple[str, list[dict[str, Any]]]:
 
     speed_path = root / "speed.json"
     speed = json.loads(speed_path.read_text()) if speed_path.exists() else {"rows": []}
-    latency = {(r["model"], r["backend"], r["threads"]): r["median_ms"] for r in speed["rows"] if r["batch"] == 1}
+    latency = {(r["model"], r["backend"], r["threads"]): r["median_ms"] for r in speed["rows"]
+               if r["batch"] == 1 and r.get("tta", "none") == "none"}  # the TTA rows time MicroAUNet's flips
     timed = (("onnxruntime", 1), ("onnxruntime", 2), ("torch", 1))
     head = ["model", "params", "GMACs (thop)", "GFLOPs (torch)", "paper params (M)", "paper FLOPs (G)"]
     head += [f"{b} {t} thr ms" for b, t in timed]

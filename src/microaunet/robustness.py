@@ -69,11 +69,11 @@ def _dice(result: dict[str, Any]) -> tuple[float, float]:
 
 def bench_robustness(model: nn.Module, data: str | Path, split: str = "test", definition: str = "paper",
                      size: int = 256, threshold: float = 0.5, seed: int = 0, names: list[str] | None = None,
-                     progress_every: int = 50, log: Callable[[str], None] | None = None, split_seed: int = 42,
-                     val_fraction: float = 0.1) -> dict[str, Any]:
+                     log: Callable[[str], None] | None = None, split_seed: int = 42,
+                     val_fraction: float = 0.1, tta: str = "none") -> dict[str, Any]:
     """Clean and perturbed Dice of ``model`` on the ``split`` part of ``definition`` (as ``evaluate`` takes
     them, with ``split_seed`` and ``val_fraction``), for every perturbation of :data:`PERTURBATIONS` or those
-    ``names``; ``log`` receives a line after each pass."""
+    ``names``, with test-time augmentation ``tta``; ``log`` receives a line after each pass."""
     unknown = sorted(set(names or []) - BY_NAME.keys())
     if unknown:
         raise ValueError(f"unknown perturbation(s) {', '.join(unknown)}; known: {', '.join(BY_NAME)}")
@@ -86,8 +86,7 @@ def bench_robustness(model: nn.Module, data: str | Path, split: str = "test", de
         transform = None if perturbation is None else (
             lambda image, image_id, p=perturbation: p.apply(image, _rng(seed, p.name, image_id)))
         result = evaluate_split(model, data, split, definition, size, threshold, split_seed=split_seed,
-                                val_fraction=val_fraction, transform=transform, progress_every=progress_every,
-                                desc=f"robustness {name}")
+                                tta=tta, val_fraction=val_fraction, transform=transform, desc=f"robustness {name}")
         per_image, pooled = _dice(result)
         clean = clean or (per_image, pooled)
         rows.append({"name": name, "description": description, "per_image_dice": per_image, "pooled_dice": pooled,
@@ -99,7 +98,7 @@ def bench_robustness(model: nn.Module, data: str | Path, split: str = "test", de
     worst = {key: max(perturbed, key=lambda r: r[key])["name"] if perturbed else None
              for key in ("drop_per_image", "drop_pooled")}
     return {"data": str(data), "split_definition": definition, "split": split, "images": result["images"],
-            "size": size, "threshold": threshold, "seed": seed,
+            "size": size, "threshold": threshold, "seed": seed, "tta": tta,
             "metric": "Dice at each image's original resolution; drop = clean - perturbed",
             "rows": rows, "worst": worst, "wall_s": round(time.perf_counter() - start, 1)}
 

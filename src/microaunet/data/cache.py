@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -24,10 +25,24 @@ CACHE_VERSION = 1
 
 
 def default_cache_dir() -> Path:
+    """$MICROAUNET_CACHE, else $XDG_CACHE_HOME/microaunet, else ~/.cache/microaunet."""
     base = os.environ.get("MICROAUNET_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "microaunet"
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "microaunet"
     )
     return Path(base)
+
+
+_ANNOUNCED: set[Path] = set()
+
+
+def announce_cache(folder: Path, what: str) -> None:
+    """Say on stderr, once per process and folder, where files kept between runs are written."""
+    folder = Path(folder)
+    if folder in _ANNOUNCED:
+        return
+    _ANNOUNCED.add(folder)
+    print(f"note: caching {what} in {folder} (MICROAUNET_CACHE sets where; delete it to free the space)",
+          file=sys.stderr)
 
 
 @dataclass
@@ -93,6 +108,7 @@ def load_samples(
         with np.load(path) as data:
             return SampleArrays([str(i) for i in data["ids"]], data["images"], data["masks"])
     arrays = decode_samples(samples, size, skip_bad)
+    announce_cache(cache_dir, "decoded samples")
     cache_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=cache_dir, suffix=".tmp.npz")
     os.close(fd)

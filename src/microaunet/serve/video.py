@@ -83,7 +83,7 @@ class VideoJobs:
     def _process(self, job: VideoJob, name: str, emit: Callable[[Event], None]) -> None:
         try:
             result = predict_video(self.segmenter, job.upload, job.folder, container=CONTAINER,
-                                   progress=lambda done, total: emit({"progress": {"frames": done, "total": total}}))
+                                   on_progress=lambda done, total: emit({"progress": {"frames": done, "total": total}}))
             video_id = uuid.uuid4().hex
             with self.lock:
                 self.results[video_id] = Path(shutil.move(result["video"], self.root / f"{video_id}.{CONTAINER}"))
