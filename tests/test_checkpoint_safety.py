@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from microaunet.checkpoint import save_weights
 from microaunet.cli import main
 from microaunet.models import build_model
+from microaunet.training.checkpoint import save_weights
 
 
 class _Payload:
@@ -92,8 +92,8 @@ def test_checkpoints_of_earlier_versions_still_load(synthetic_dir: Path, tmp_pat
     """Before 0.2 a checkpoint held its split's ids as numpy strings (from the decode cache): those load."""
     import numpy as np
 
-    from microaunet.checkpoint import load_checkpoint, load_model
-    from microaunet.train import TrainConfig, Trainer
+    from microaunet.training.checkpoint import load_checkpoint, load_model
+    from microaunet.training.trainer import TrainConfig, Trainer
 
     trainer = Trainer(TrainConfig(data=str(synthetic_dir), split="random", out=str(tmp_path / "run"), size=64,
                                   batch_size=4, epochs=1, threads=1, layout="nchw"))

@@ -11,7 +11,7 @@ import pytest
 
 from microaunet.cli import COMMANDS, main
 from microaunet.data import find_pairs, read_mask
-from microaunet.predictions import load_predictions
+from microaunet.evaluation.predictions import load_predictions
 
 
 @pytest.mark.parametrize("argv", [[], *[[name] for name in COMMANDS], ["data", "check"], ["data", "download"]])

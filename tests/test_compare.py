@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from microaunet.cli import main
-from microaunet.compare import compare_evaluations, load_rows, paired_comparison, paired_values
+from microaunet.evaluation.compare import compare_evaluations, load_rows, paired_comparison, paired_values
 
 
 def _write_eval(path: Path, values: dict[str, float], metric: str = "dice") -> Path:

@@ -14,11 +14,12 @@ from PIL import Image
 
 from microaunet.cli import main
 from microaunet.data import DataError, find_pairs, load_training_data, read_image, read_mask
-from microaunet.data.augment import augment, to_model_input
+from microaunet.data.augment import augment
 from microaunet.data.cache import load_samples
 from microaunet.data.check import check_dataset, format_report, mask_values
 from microaunet.data.io import MASK_THRESHOLD
 from microaunet.data.splits import packaged_split, resolve_split, train_val_ids
+from microaunet.data.transforms import to_model_input
 
 
 def write_pair(root: Path, stem: str, size=(64, 48), image_ext=".jpg", mask_ext=".png",

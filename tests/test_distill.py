@@ -3,8 +3,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from microaunet.distill import DistillationObjective, DistillSettings, bernoulli_kl, imitation_weight, pixel_contrast
 from microaunet.models import build_model
+from microaunet.training.distillation import (
+    DistillationObjective,
+    PaperKD,
+    bernoulli_kl,
+    imitation_weight,
+    pixel_contrast,
+)
 
 STAGE1, STAGE2 = 0.2, 0.8  # training progress inside stage 1 and stage 2
 
@@ -12,7 +18,7 @@ STAGE1, STAGE2 = 0.2, 0.8  # training progress inside stage 1 and stage 2
 def setup(**settings):
     teacher = build_model("malunet", seed=0)
     student = build_model("microaunet", seed=1)
-    objective = DistillationObjective(teacher, student.widths, DistillSettings(**settings))
+    objective = DistillationObjective(teacher, student.widths, PaperKD(**settings))
     return student, objective
 
 
@@ -68,7 +74,7 @@ def test_contrast_pulls_classes_apart() -> None:
     separated[:, 0, :2, :] = 1
     separated[:, 1, 2:, :] = 1
     mixed = torch.randn(1, 2, 4, 4, generator=torch.Generator().manual_seed(0))
-    s = DistillSettings()
+    s = PaperKD()
     assert pixel_contrast(separated, prob, s) < pixel_contrast(mixed, prob, s)
 
 

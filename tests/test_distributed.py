@@ -14,7 +14,7 @@ from microaunet import build_model
 
 WORKER = """
 import sys, torch
-from microaunet.train import TrainConfig, Trainer
+from microaunet.training.trainer import TrainConfig, Trainer
 data, out, rank = sys.argv[1], sys.argv[2], sys.argv[3]
 trainer = Trainer(TrainConfig(model="microaunet", data=data, split="random", out=out, size=64,
                               batch_size=2, epochs=1, val_fraction=0.2, threads=1))

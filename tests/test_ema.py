@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from microaunet.ema import decay_at, weight_ema
+from microaunet.training.ema import decay_at, weight_ema
 
 
 def test_the_decay_rises_to_its_ceiling() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from microaunet.losses import bce_dice_loss
 from microaunet.models import build_model
 from microaunet.models.layers import Conv2d, fast_cpu_path
+from microaunet.training.losses import bce_dice_loss
 
 CASES = {  # (in, out, kernel, groups, dilation, padding, bias): every branch of the fast path, and fallbacks
     "pointwise": (3, 4, 1, 1, 1, 0, True),

@@ -7,7 +7,15 @@ import pytest
 from scipy.spatial.distance import cdist
 from sklearn.metrics import accuracy_score, f1_score, jaccard_score, recall_score
 
-from microaunet.metrics import MetricAccumulator, boundary, boundary_f, confusion, from_confusion, hd95, image_metrics
+from microaunet.evaluation.metrics import (
+    MetricAccumulator,
+    boundary,
+    boundary_f,
+    confusion,
+    from_confusion,
+    hd95,
+    image_metrics,
+)
 
 
 def square(size: int, top: int, left: int, side: int) -> np.ndarray:

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from microaunet.losses import bce_dice_loss
 from microaunet.models import MODELS, FeatureOutput, build_model, count_parameters, list_models
 from microaunet.models.microaunet import LSCAB
+from microaunet.training.losses import bce_dice_loss
 
 EXACT = {"microaunet": 24_881, "microaunet-wide": 84_281, "malunet": 177_943, "microaunet-nodwd": 55_920}
 

@@ -9,7 +9,7 @@ import torch
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from microaunet.export import export_onnx, parity  # noqa: E402
+from microaunet.deploy.export import export_onnx, parity  # noqa: E402
 from microaunet.models import build_model  # noqa: E402
 
 SMALL = ["microaunet", "microaunet-wide", "microaunet-nodwd", "malunet", "unext-s"]
@@ -58,7 +58,7 @@ def test_raw_input_graph_normalises_inside_and_says_how_to_feed_it(tmp_path: Pat
     import json
 
     from microaunet import __version__
-    from microaunet.data.augment import IMAGENET_MEAN, IMAGENET_STD, to_model_input
+    from microaunet.data.transforms import IMAGENET_MEAN, IMAGENET_STD, to_model_input
 
     model = build_model("microaunet", seed=0).eval()
     raw = export_onnx(model, tmp_path / "raw.onnx", 64, raw_input=True, threshold=0.4, model_name="microaunet",
@@ -80,7 +80,7 @@ def test_raw_input_graph_normalises_inside_and_says_how_to_feed_it(tmp_path: Pat
 @pytest.mark.parametrize("raw_input", [False, True])
 def test_graph_pads_sizes_not_divisible_by_32(raw_input: bool, tmp_path: Path) -> None:
     """A 70x100 input (ONNX Runtime once failed on it with a broadcast error) is padded inside and cropped back."""
-    from microaunet.export import example_input
+    from microaunet.deploy.export import example_input
 
     model = build_model("microaunet", seed=0).eval()
     path = export_onnx(model, tmp_path / "m.onnx", 64, raw_input=raw_input)

@@ -12,13 +12,13 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from microaunet.checkpoint import save_weights  # noqa: E402
 from microaunet.cli import main  # noqa: E402
 from microaunet.data import DataError  # noqa: E402
 from microaunet.data.synthetic import synthetic_pair  # noqa: E402
-from microaunet.inference import Segmenter  # noqa: E402
+from microaunet.deploy.predict import predict_path  # noqa: E402
+from microaunet.deploy.segmenter import Segmenter  # noqa: E402
 from microaunet.models import build_model  # noqa: E402
-from microaunet.predict import predict_path  # noqa: E402
+from microaunet.training.checkpoint import save_weights  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +124,7 @@ def test_video_round_trip(weights: Path, image: np.ndarray, tmp_path: Path) -> N
 
 def test_video_is_h264_with_pyav(weights: Path, image: np.ndarray, tmp_path: Path) -> None:
     pytest.importorskip("av")
-    from microaunet.predict import open_video_writer
+    from microaunet.deploy.predict import open_video_writer
 
     writer = open_video_writer(tmp_path / "v.mp4", 25, 101, 75)  # odd sizes: H.264's 4:2:0 needs even ones
     for _ in range(3):
@@ -136,7 +136,7 @@ def test_video_is_h264_with_pyav(weights: Path, image: np.ndarray, tmp_path: Pat
 
 def test_video_without_an_h264_encoder_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture) -> None:
-    from microaunet import predict
+    from microaunet.deploy import predict
 
     monkeypatch.setitem(sys.modules, "av", None)  # as if PyAV were not installed
     fourcc = cv2.VideoWriter_fourcc
@@ -197,7 +197,7 @@ def test_predict_command_reports_bad_input_cleanly(weights: Path, tmp_path: Path
 
 
 def test_overlay_tints_inside_and_leaves_the_rest() -> None:
-    from microaunet.predict import overlay
+    from microaunet.deploy.drawing import overlay
 
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from microaunet.predictions import load_predictions, save_predictions
+from microaunet.evaluation.predictions import load_predictions, save_predictions
 
 
 def test_masks_of_any_size_come_back_exactly(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from conftest import real_dataset
 from microaunet import count_parameters, list_pretrained, load_pretrained
 from microaunet.data import find_pairs
 from microaunet.data.splits import resolve_split
-from microaunet.evaluate import evaluate_samples
+from microaunet.evaluation.evaluate import evaluate_samples
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 SHIPPED_RUNS = {  # each shipped model: the collected run it comes from, and that run's dataset
@@ -29,7 +29,7 @@ def test_shipped_weights(dataset: str) -> None:
     assert set(SHIPPED_RUNS) == set(list_pretrained())
     student = load_pretrained(f"microaunet-{dataset}")
     assert student.pretrained_info["model"] == "microaunet" and count_parameters(student) == 24_881
-    assert student.pretrained_info["config"]["extra"]["teacher_model"] == "malunet"
+    assert student.pretrained_info["config"]["extra"]["teacher_model"] == "malunet"  # as the 0.1 run wrote it
     teacher = load_pretrained(f"malunet-{dataset}")
     assert count_parameters(teacher) == 177_943
 
@@ -74,7 +74,7 @@ def test_cli_names_every_shipped_model_and_refuses_others(capsys: pytest.Capture
 
 def test_default_segmenter_runs_the_shipped_student() -> None:
     pytest.importorskip("onnxruntime")
-    from microaunet.inference import Segmenter
+    from microaunet.deploy.segmenter import Segmenter
 
     image = np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8)
     assert Segmenter().predict(image).mask.shape == (300, 200)
@@ -83,7 +83,7 @@ def test_default_segmenter_runs_the_shipped_student() -> None:
 def test_shipped_student_onnx_parity() -> None:
     pytest.importorskip("onnxruntime")
     from microaunet.data.synthetic import synthetic_pair
-    from microaunet.inference import Segmenter
+    from microaunet.deploy.segmenter import Segmenter
 
     image, _ = synthetic_pair(np.random.default_rng(0), 256)
     a = Segmenter().predict(image)

@@ -48,7 +48,7 @@ def test_cache_folder_from_the_environment(tmp_path: Path, monkeypatch: pytest.M
 def test_onnx_cache_is_announced_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture) -> None:
     pytest.importorskip("onnxruntime")
-    from microaunet.inference import Segmenter
+    from microaunet.deploy.segmenter import Segmenter
 
     monkeypatch.setattr(cache, "_ANNOUNCED", set())
     image = np.zeros((40, 50, 3), np.uint8)

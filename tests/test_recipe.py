@@ -11,13 +11,18 @@ import numpy as np
 import pytest
 import torch
 
-from microaunet.checkpoint import load_model, save_weights
 from microaunet.cli import main
-from microaunet.data.augment import to_model_input
 from microaunet.data.synthetic import synthetic_pair
-from microaunet.distill import OutputDistillation, OutputKDSettings, channel_wise_kl, ensemble_probabilities
-from microaunet.losses import DeepSupervision, bce_dice_loss, decoder_stage_channels
+from microaunet.data.transforms import to_model_input
 from microaunet.models import build_model, count_parameters, fold_training_branches
+from microaunet.training.checkpoint import load_model, save_weights
+from microaunet.training.config import OutputKD
+from microaunet.training.distillation import (
+    OutputDistillation,
+    channel_wise_kl,
+    ensemble_probabilities,
+)
+from microaunet.training.losses import DeepSupervision, bce_dice_loss, decoder_stage_channels
 
 
 def _briefly_trained(seed: int = 0) -> torch.nn.Module:
@@ -97,8 +102,7 @@ def test_distillation_losses_vanish_when_the_student_is_the_teacher() -> None:
     logits = torch.randn(2, 1, 16, 16)
     assert channel_wise_kl(logits, logits).item() == pytest.approx(0.0, abs=1e-6)
     assert channel_wise_kl(logits, logits.flip(3)).item() > 0.01
-    settings = OutputKDSettings(teachers=("unused",), weight=1.0)
-    objective = OutputDistillation(settings)
+    objective = OutputDistillation(["unused.safetensors"], OutputKD(weight=1.0))
     model = build_model("microaunet", seed=0).eval()
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
@@ -116,7 +120,8 @@ def test_output_distillation_end_to_end(synthetic_dir: Path, tmp_path: Path) -> 
             "--threads", "1", "--layout", "nchw", "--overparam", "--deep-supervision", "0.3", "--out", str(run)]
     assert main(argv) == 0
     config = json.loads((run / "config.json").read_text())
-    assert config["overparam"] and config["extra"]["kd"] == "output" and len(config["extra"]["teachers"]) == 2
+    assert config["overparam"] and config["kd"] == "output" and len(config["teachers"]) == 2
+    assert config["output_kd"]["tta"] == "flip" and config["deep_supervision"] == 0.3
     header = (run / "log.csv").read_text().splitlines()[0]
     assert "loss_kd" in header and "loss_deep" in header
     shipped, _ = load_model(run / "final.safetensors")
@@ -131,7 +136,7 @@ def test_output_distillation_end_to_end(synthetic_dir: Path, tmp_path: Path) -> 
 def test_the_val_split_is_the_validation_set_training_carved(synthetic_dir: Path, tmp_path: Path) -> None:
     """Recipe screens are scored on it: the same ids the trainer held out, never the test split."""
     from microaunet.data import find_pairs, load_training_data
-    from microaunet.evaluate import split_ids
+    from microaunet.evaluation.evaluate import split_ids
 
     data = load_training_data(synthetic_dir, "random", 64, 0.25, 7, tmp_path / "cache")
     dataset = find_pairs(synthetic_dir)

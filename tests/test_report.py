@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from microaunet.checkpoint import save_weights
 from microaunet.data.synthetic import write_synthetic_dataset
-from microaunet.evaluations import collect, group, run_label
-from microaunet.figures import (
+from microaunet.evaluation.predictions import save_predictions
+from microaunet.models import build_model
+from microaunet.reporting.figures import (
     HEADER_BASELINES,
     HEADER_HEIGHT,
     drawable_run,
@@ -23,9 +23,7 @@ from microaunet.figures import (
     pick_images,
     qualitative_figure,
 )
-from microaunet.models import build_model
-from microaunet.predictions import save_predictions
-from microaunet.report import (
+from microaunet.reporting.report import (
     MAIN_COLUMNS,
     comparison_section,
     group_table,
@@ -34,6 +32,10 @@ from microaunet.report import (
     seed_section,
     summary_section,
 )
+from microaunet.reporting.runs import collect, group
+from microaunet.reporting.variants import run_label
+from microaunet.training.checkpoint import save_weights
+from microaunet.training.config import PaperKD, TrainConfig
 
 DISTILL = {"imitation": True, "preference": True}
 
@@ -53,7 +55,7 @@ def _write_run(root: Path, name: str, model: str, seed: int, dice: float, train:
     if precision:
         config["precision"] = precision
     if distill:
-        config["extra"] = {"distill": distill}
+        config["extra"] = {"distill": distill, "teacher": "runs/malunet/last.pt"}  # as runs before 0.2 wrote it
     (run / "config.json").write_text(json.dumps(config))
     rows = rows or {"a": dice}
     result = {"model": model, "ckpt": str(run / "last.pt"), "data": test, "split_definition": split, "split": part,
@@ -72,7 +74,12 @@ def _write_run(root: Path, name: str, model: str, seed: int, dice: float, train:
     ("unext-s", None, "UNeXt-S"),
 ])
 def test_run_labels_follow_the_paper(model: str, distill: dict | None, label: str) -> None:
-    assert run_label(model, {"extra": {"distill": distill}} if distill else {}) == label
+    old = TrainConfig.from_dict({"model": model} | ({"extra": {"distill": distill, "teacher": "t.pt"}} if distill
+                                                   else {}))
+    assert run_label(model, old) == label
+    new = TrainConfig(model=model, kd="paper", teachers=["t.pt"], paper_kd=PaperKD(**distill)) if distill \
+        else TrainConfig(model=model)
+    assert run_label(model, new) == label  # the same run, as this version writes its config
 
 
 def test_seeds_are_grouped_into_mean_and_sample_std(tmp_path: Path) -> None:
@@ -326,7 +333,7 @@ def test_dice_by_polyp_size_groups_the_test_images_by_the_share_their_polyp_cove
     dice = {"a": 0.1, "b": 0.3, "c": 0.5, "d": 0.6, "e": 0.8, "f": 1.0}
     _write_run(tmp_path / "results", "teacher", "malunet", 1, 0.5, rows=dice, epochs=300)
     _write_run(tmp_path / "results", "teacher-e100", "malunet", 1, 0.5, rows=dice)  # another schedule: left out
-    script = Path(__file__).resolve().parents[1] / "results" / "scripts" / "dice_by_polyp_size.py"
+    script = Path(__file__).resolve().parents[1] / "scripts" / "dice_by_polyp_size.py"
     proc = subprocess.run([sys.executable, str(script), "--results", str(tmp_path / "results"), "--kvasir", str(data)],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr

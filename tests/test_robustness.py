@@ -13,9 +13,9 @@ import torch
 from microaunet.cli import main
 from microaunet.data import find_pairs
 from microaunet.data.synthetic import synthetic_pair
-from microaunet.evaluate import evaluate_samples
-from microaunet.pretrained import load_pretrained
-from microaunet.robustness import PERTURBATIONS, _rng, bench_robustness, format_robustness, side_by_side
+from microaunet.deploy.pretrained import load_pretrained
+from microaunet.evaluation.evaluate import evaluate_samples
+from microaunet.evaluation.robustness import PERTURBATIONS, _rng, bench_robustness, format_robustness, side_by_side
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,14 +23,14 @@ pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 from serving import decode, encode, kvasir_like, running  # noqa: E402
 
-from microaunet.checkpoint import save_weights  # noqa: E402
 from microaunet.cli import main  # noqa: E402
-from microaunet.inference import Segmenter  # noqa: E402
+from microaunet.deploy.drawing import overlay  # noqa: E402
+from microaunet.deploy.pretrained import list_pretrained  # noqa: E402
+from microaunet.deploy.segmenter import Segmenter  # noqa: E402
 from microaunet.models import build_model  # noqa: E402
-from microaunet.predict import overlay  # noqa: E402
-from microaunet.pretrained import list_pretrained  # noqa: E402
 from microaunet.serve.app import MAX_BATCH, create_app  # noqa: E402
 from microaunet.serve.config import ServeConfig  # noqa: E402
+from microaunet.training.checkpoint import save_weights  # noqa: E402
 
 SIZE = (301, 217)  # width, height: not square, not a multiple of the input size
 

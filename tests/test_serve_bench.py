@@ -10,9 +10,9 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("fastapi")
 
-from microaunet.checkpoint import save_weights  # noqa: E402
 from microaunet.cli import main  # noqa: E402
 from microaunet.models import build_model  # noqa: E402
+from microaunet.training.checkpoint import save_weights  # noqa: E402
 
 
 def test_bench_serve_counts_every_request(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -24,7 +24,7 @@ if not CHROMIUM:
 
 from serving import decode, encode, kvasir_like, running  # noqa: E402
 
-from microaunet.inference import Segmenter  # noqa: E402
+from microaunet.deploy.segmenter import Segmenter  # noqa: E402
 from microaunet.serve.app import create_app  # noqa: E402
 from microaunet.serve.config import ServeConfig  # noqa: E402
 

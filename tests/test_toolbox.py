@@ -1,11 +1,11 @@
-"""The polyp toolbox metrics of microaunet.toolbox: exact cases, and pysodmetrics' own figures."""
+"""The polyp toolbox metrics of microaunet.evaluation.toolbox: exact cases, and pysodmetrics' own figures."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from microaunet.toolbox import TOOLBOX_METRICS, ToolboxAccumulator
+from microaunet.evaluation.toolbox import TOOLBOX_METRICS, ToolboxAccumulator
 
 # pysodmetrics 1.6.2 on _cases() (FmeasureV2 with dynamic DICE/IOU handlers, Smeasure, Emeasure,
 # WeightedFmeasure, MAE, each fed the 8-bit prediction and the 0/255 ground truth, as the toolbox saves them)

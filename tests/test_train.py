@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from microaunet.checkpoint import load_model
 from microaunet.data import io as data_io
-from microaunet.layout import fastest_layout
-from microaunet.losses import bce_dice_loss
 from microaunet.models import build_model
-from microaunet.train import TrainConfig, Trainer
+from microaunet.training.checkpoint import load_model
+from microaunet.training.layout import fastest_layout
+from microaunet.training.losses import bce_dice_loss
+from microaunet.training.trainer import TrainConfig, Trainer
 
 
 def config(data: Path, out: Path, **kw) -> TrainConfig:

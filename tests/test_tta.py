@@ -14,13 +14,12 @@ from torch import nn
 from microaunet import load_pretrained
 from microaunet.cli import main
 from microaunet.data import find_pairs, read_image, read_mask
-from microaunet.data.augment import to_model_input
-from microaunet.data.cache import resize_image, resize_mask
 from microaunet.data.synthetic import synthetic_pair
-from microaunet.evaluate import evaluate_samples, predict_probability
-from microaunet.metrics import MetricAccumulator
+from microaunet.data.transforms import resize_image, resize_mask, to_model_input
+from microaunet.deploy.tta import TTA, TTA_MODES
+from microaunet.evaluation.evaluate import evaluate_samples, predict_probability
+from microaunet.evaluation.metrics import MetricAccumulator
 from microaunet.models import build_model
-from microaunet.tta import TTA, TTA_MODES
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +102,8 @@ def test_evaluation_uses_and_records_the_mode(model: nn.Module, synthetic_dir: P
 def test_exported_tta_graph_matches_pytorch(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     """flip4's graph (flip's is the same with two views): the views batched inside, as in PyTorch."""
     ort = pytest.importorskip("onnxruntime")
-    from microaunet.export import DeployModel
-    from microaunet.inference import preprocess
+    from microaunet.deploy.export import DeployModel
+    from microaunet.deploy.segmenter import preprocess
 
     student = load_pretrained("microaunet-kvasir")
     image, _ = synthetic_pair(np.random.default_rng(0), 128)

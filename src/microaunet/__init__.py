@@ -1,9 +1,15 @@
-"""microaunet: tiny real-time colonoscopy polyp segmentation (MicroAUNet, its teacher, its baselines)."""
+"""microaunet: tiny real-time colonoscopy polyp segmentation (MicroAUNet, its teacher, its baselines).
 
-from .checkpoint import load_model
-from .inference import Prediction, Segmenter
+The package's map: models/ (the networks, one registry), data/ (datasets, splits, transforms, augmentation),
+training/ (the loop, distillation, losses, EMA, checkpoints), evaluation/ (metrics, evaluation, comparisons,
+robustness), deploy/ (Segmenter, ONNX export, prediction on images and videos, shipped weights), reporting/
+(the paper's tables and figures), serve/ (the HTTP service), and cli.py, which only parses and calls.
+"""
+
+from .deploy.pretrained import list_pretrained, load_pretrained, model_card
+from .deploy.segmenter import Prediction, Segmenter
 from .models import MODELS, build_model, count_parameters, list_models
-from .pretrained import list_pretrained, load_pretrained, model_card
+from .training.checkpoint import load_model
 
 __version__ = "0.1.0"
 __all__ = ["MODELS", "Prediction", "Segmenter", "build_model", "count_parameters", "list_models", "list_pretrained",

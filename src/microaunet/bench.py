@@ -6,7 +6,7 @@
                   for a plain eager PyTorch loop (decode every image from disk at every step,
                   NCHW float32) and for this package's pipeline (cached uint8 samples, batch
                   augmentation, each model in its faster memory layout on this machine, see
-                  :mod:`microaunet.layout`), measured side by side in one run.
+                  :mod:`microaunet.training.layout`), measured side by side in one run.
 """
 
 from __future__ import annotations
@@ -23,13 +23,15 @@ import numpy as np
 import torch
 
 from .data import find_pairs, read_image, read_mask
-from .data.augment import augment, to_model_input
-from .data.cache import decode_samples, load_samples, resize_image, resize_mask
-from .distill import DistillationObjective, DistillSettings
-from .layout import LAYOUTS, fastest_layout
-from .losses import bce_dice_loss
+from .data.augment import augment
+from .data.cache import decode_samples, load_samples
+from .data.transforms import resize_image, resize_mask, to_model_input
 from .models import build_model
 from .progress import Progress
+from .training.config import PaperKD
+from .training.distillation import DistillationObjective
+from .training.layout import LAYOUTS, fastest_layout
+from .training.losses import bce_dice_loss
 
 
 def cpu_name() -> str:
@@ -130,7 +132,7 @@ def bench_train(data: str | Path, size: int = 256, batch_size: int = 8, steps: i
         results[f"teacher_{pipeline}"] = round(steps * batch_size / seconds, 1)
         student = build_model("microaunet", seed=0).to(memory_format=student_fmt)
         frozen = build_model("malunet", seed=1).to(memory_format=frozen_fmt)
-        objective = DistillationObjective(frozen, student.widths, DistillSettings())
+        objective = DistillationObjective(frozen, student.widths, PaperKD())
         opt = torch.optim.AdamW(list(student.parameters()) + list(objective.projections.parameters()), 1e-3)
         seconds = _time_steps(distill_step(student, objective, opt, batch_fn, student_fmt), steps, warmup)
         results[f"distill_{pipeline}"] = round(steps * batch_size / seconds, 1)
@@ -165,10 +167,10 @@ def bench_speed(models: list[str] | None = None, size: int = 256, threads: tuple
     then end-to-end 720p video prediction (``video_frames`` 0 leaves it out)."""
     import tempfile
 
-    from .export import DeployModel, export_onnx
-    from .inference import onnx_session
+    from .deploy.export import DeployModel, export_onnx
+    from .deploy.segmenter import onnx_session
+    from .deploy.tta import TTA_MODES
     from .models import MODELS
-    from .tta import TTA_MODES
 
     names = models or list(MODELS)
     # (tta, batch) of each measurement a model gets, at each thread count, with each backend
@@ -227,8 +229,8 @@ def bench_video(threads: int, frames: int = 300) -> dict[str, Any]:
     overlay, encode."""
     import tempfile
 
-    from .inference import Segmenter
-    from .predict import predict_video
+    from .deploy.predict import predict_video
+    from .deploy.segmenter import Segmenter
 
     with tempfile.TemporaryDirectory() as tmp:
         video = synthetic_video(Path(tmp) / "synthetic_720p.mp4", frames)

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .data import DataError
-from .pretrained import DEFAULT_PRETRAINED, list_pretrained
+from .deploy.pretrained import DEFAULT_PRETRAINED, list_pretrained
 
 if TYPE_CHECKING:
-    from .train import TrainConfig
+    from .training.config import TrainConfig
 
 COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
 OPTIONAL_PACKAGES = {"onnx": "onnx", "onnxruntime": "onnx", "thop": "complexity", "matplotlib": "report",
@@ -84,13 +84,20 @@ def run_data_synthetic(args: argparse.Namespace) -> int:
 def add_training_args(p: argparse.ArgumentParser, model_flags: tuple[str, ...] = ("--model",),
                       models: list[str] | None = None) -> None:
     from .models import list_models
-    from .train import PRECISIONS
+    from .training.config import PRECISIONS
 
     p.add_argument(*model_flags, dest="model", default="microaunet", choices=models or list_models(),
                    help="the network to train")
-    p.add_argument("--data", required=True, help="dataset folder (Kvasir-SEG, CVC-ClinicDB, or images/ + masks/)")
-    p.add_argument("--split", default="paper",
-                   help="split definition: paper, sequence (CVC by video), random, or a JSON file")
+    p.add_argument("--data", action="append",
+                   help="dataset folder (Kvasir-SEG, CVC-ClinicDB, BKAI-NeoPolyp, or images/ + masks/); give it "
+                        "several times to train on several datasets at once")
+    p.add_argument("--split", action="append",
+                   help="split definition: paper, sequence (CVC by video), random, or a JSON file; once for every "
+                        "dataset or once per --data (default: paper)")
+    p.add_argument("--data-weights", type=float, nargs="+", metavar="W",
+                   help="with several --data: the share of draws from each (default: equal shares)")
+    p.add_argument("--data-list", type=Path, metavar="FILE",
+                   help="instead of --data/--split/--data-weights: a JSON or YAML list of {data, split, weight}")
     p.add_argument("--out", type=Path, required=True, help="run folder: checkpoints, log.csv, config.json")
     p.add_argument("--epochs", type=int, default=300, help="length of the schedule (cosine learning rate over it)")
     p.add_argument("--batch-size", type=int, default=8, help="images per step (per process under torchrun)")
@@ -113,23 +120,40 @@ def add_training_args(p: argparse.ArgumentParser, model_flags: tuple[str, ...] =
                         "when saved (MicroAUNet family)")
     p.add_argument("--deep-supervision", type=float, default=0.0, metavar="W",
                    help="weight of training-only heads on the decoder stages (default 0: none)")
-    p.add_argument("--p-rotate", type=float, default=0.5, help="probability of a random rotation (default 0.5)")
+    p.add_argument("--p-rotate", type=float, default=0.5, help="probability of a random rotation")
+    p.add_argument("--photometric", type=float, default=0.0, metavar="S",
+                   help="strength in [0, 1] of the photometric and acquisition augmentation (brightness, contrast, "
+                        "gamma, colour, highlights, blur, resolution, noise, JPEG; 0: none)")
     p.add_argument("--cache-dir", help="where decoded samples are cached (default: ~/.cache/microaunet)")
     p.add_argument("--skip-bad", action="store_true", help="skip unpaired or unreadable files with a warning")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--max-epochs", type=int, help="stop after this many more epochs (resume later)")
 
 
-def training_config(args: argparse.Namespace, **extra: Any) -> TrainConfig:
-    from .train import TrainConfig
+def training_config(args: argparse.Namespace, **distillation: Any) -> TrainConfig:
+    from .data import read_sources
+    from .training.config import TrainConfig
 
+    if args.data_list:
+        if args.data or args.split or args.data_weights:
+            raise ValueError("--data-list replaces --data, --split and --data-weights: give one or the other")
+        sources = read_sources(args.data_list)
+        data, split, weights = [str(s.data) for s in sources], [s.split for s in sources], [s.weight for s in sources]
+    elif args.data:
+        data, split, weights = args.data, args.split or ["paper"], args.data_weights
+    else:
+        raise ValueError("give the training data: --data DIR (several times for several datasets) or --data-list")
+    several = len(data) > 1 or args.data_list is not None
+    if len(split) not in (1, len(data)):
+        raise ValueError(f"--split: give one for all {len(data)} datasets or one per --data, not {len(split)}")
     return TrainConfig(
-        model=args.model, data=str(args.data), split=args.split, out=str(args.out), size=args.size,
+        model=args.model, data=data if several else data[0], split=split if len(split) > 1 else split[0],
+        data_weights=weights, out=str(args.out), size=args.size,
         batch_size=args.batch_size, epochs=args.epochs, lr=args.lr, weight_decay=args.weight_decay,
         seed=args.seed, val_fraction=args.val_fraction, ema_decay=args.ema_decay, threads=args.threads,
         device=args.device, cache_dir=args.cache_dir, skip_bad=args.skip_bad, layout=args.layout,
         precision=args.precision, overparam=args.overparam, deep_supervision=args.deep_supervision,
-        p_rotate=args.p_rotate, extra=extra,
+        p_rotate=args.p_rotate, photometric=args.photometric, **distillation,
     )
 
 
@@ -148,7 +172,7 @@ def train_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from .train import Trainer
+    from .training.trainer import Trainer
 
     return fit_and_report(Trainer(training_config(args)), args)
 
@@ -179,35 +203,15 @@ def distill_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run_distill(args: argparse.Namespace) -> int:
-    import torch
+    from .training.config import OutputKD, PaperKD
+    from .training.trainer import Trainer
 
-    from .checkpoint import load_model
-    from .distill import DistillationObjective, DistillSettings, OutputDistillation, OutputKDSettings
-    from .losses import DeepSupervision, decoder_stage_channels
-    from .models import MODELS, build_model
-    from .train import Trainer
-
-    if args.kd == "output":
-        for path in args.teacher:
-            load_model(path)  # a clear error for a bad teacher file, before any data is read
-        settings = OutputKDSettings(tuple(str(t) for t in args.teacher), args.teacher_tta, args.kd_weight,
-                                    args.temperature, args.kd_loss)
-        deep = (DeepSupervision(decoder_stage_channels(build_model(args.model).widths), args.deep_supervision)
-                if args.deep_supervision else None)
-        config = training_config(args, teachers=list(settings.teachers), kd="output", output_kd=vars(settings))
-        return fit_and_report(Trainer(config, OutputDistillation(settings, deep)), args)
-    if len(args.teacher) != 1 or args.deep_supervision:
-        raise ValueError("the paper's distillation (--kd paper) takes one teacher and no --deep-supervision")
-    args.teacher = args.teacher[0]
-    teacher, info = load_model(args.teacher)
-    if not MODELS[info["model"]].distillable:
-        raise ValueError(f"{args.teacher}: a {info['model']} cannot be a teacher (it does not return its features)")
-    settings = DistillSettings(stage1_fraction=args.stage1_fraction, imitation=not args.no_imitation,
-                               preference=not args.no_preference, temperature=args.temperature, rho=args.rho)
-    objective = DistillationObjective(teacher.to(memory_format=torch.channels_last),
-                                      build_model(args.model).widths, settings)
-    config = training_config(args, teacher=str(args.teacher), teacher_model=info["model"], distill=vars(settings))
-    return fit_and_report(Trainer(config, objective), args)
+    paper = PaperKD(stage1_fraction=args.stage1_fraction, imitation=not args.no_imitation,
+                    preference=not args.no_preference, temperature=args.temperature, rho=args.rho)
+    output = OutputKD(args.teacher_tta, args.kd_weight, args.temperature, args.kd_loss)
+    config = training_config(args, kd=args.kd, teachers=[str(t) for t in args.teacher], paper_kd=paper,
+                             output_kd=output)
+    return fit_and_report(Trainer(config), args)
 
 
 def add_split_args(p: argparse.ArgumentParser) -> None:
@@ -243,9 +247,9 @@ def evaluate_parser(p: argparse.ArgumentParser) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     import torch
 
-    from .checkpoint import load_model
-    from .evaluate import evaluate_split, format_evaluation
-    from .predictions import save_predictions
+    from .evaluation.evaluate import evaluate_split, format_evaluation
+    from .evaluation.predictions import save_predictions
+    from .training.checkpoint import load_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -279,7 +283,7 @@ def complexity_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run_complexity(args: argparse.Namespace) -> int:
-    from .complexity import complexity_table, format_table
+    from .reporting.complexity import complexity_table, format_table
 
     rows = complexity_table(args.size, args.models)
     emit(rows, args.json, lambda r: format_table(r, args.size))
@@ -329,7 +333,7 @@ def bench_parser(p: argparse.ArgumentParser) -> None:
         b.add_argument("--size", type=int, default=256, help="input size")
         b.add_argument("--json", action="store_true", help="machine-readable result")
         b.set_defaults(run=run_bench)
-    from .robustness import BY_NAME
+    from .evaluation.robustness import BY_NAME
 
     r = sub.add_parser("robustness", help="Dice of a model on perturbed copies of a test split (lighting, colour, "
                                           "blur, JPEG, resolution, noise, highlights) and the drop from clean")
@@ -380,8 +384,8 @@ def run_bench_robustness(args: argparse.Namespace) -> int:
     import cv2
     import torch
 
-    from .checkpoint import load_model
-    from .robustness import bench_robustness, format_robustness
+    from .evaluation.robustness import bench_robustness, format_robustness
+    from .training.checkpoint import load_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -414,7 +418,7 @@ def run_bench_serve(args: argparse.Namespace) -> int:
 
 def add_weights_args(p: argparse.ArgumentParser, default: str | None = DEFAULT_PRETRAINED) -> None:
     """--ckpt PATH or --weights NAME (--pretrained NAME: the same), and --tta; ``default=None``: one is required."""
-    from .tta import TTA_MODES
+    from .deploy.tta import TTA_MODES
 
     source = p.add_mutually_exclusive_group(required=default is None)
     source.add_argument("--ckpt", type=Path, help="a checkpoint (.pt: its EMA weights) or weights file (.safetensors)")
@@ -427,7 +431,7 @@ def add_weights_args(p: argparse.ArgumentParser, default: str | None = DEFAULT_P
 
 
 def weights_path(args: argparse.Namespace) -> Path:
-    from .inference import resolve_weights
+    from .deploy.segmenter import resolve_weights
 
     return resolve_weights(args.ckpt or args.weights)
 
@@ -447,8 +451,8 @@ def export_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from .checkpoint import load_model
-    from .export import example_input, export_onnx, parity
+    from .deploy.export import example_input, export_onnx, parity
+    from .training.checkpoint import load_model
 
     source = weights_path(args)
     model, info = load_model(source)
@@ -484,8 +488,8 @@ def predict_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from .inference import Segmenter
-    from .predict import predict_path
+    from .deploy.predict import predict_path
+    from .deploy.segmenter import Segmenter
 
     segmenter = Segmenter(weights_path(args), size=args.size, threshold=args.threshold, backend=args.backend,
                           device=args.device, threads=args.threads, tta=args.tta)
@@ -554,7 +558,7 @@ def compare_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from .compare import compare_evaluations, format_comparison
+    from .evaluation.compare import compare_evaluations, format_comparison
 
     if args.resamples < 1:
         raise ValueError(f"--resamples must be at least 1, not {args.resamples}")
@@ -571,7 +575,7 @@ def report_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from .report import report
+    from .reporting.report import report
 
     print(report(args.runs_dir, args.out))
     return 0

@@ -14,13 +14,9 @@ import numpy as np
 
 from .data import find_pairs, read_image, read_mask, resolve_split
 from .data.synthetic import write_synthetic_dataset
-from .evaluate import evaluate_samples, predict_probability
-from .train import TrainConfig, Trainer
-
-
-def draw_outline(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
-    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    return cv2.drawContours(image.copy(), contours, -1, colour, 1)
+from .deploy.drawing import draw_outline
+from .evaluation.evaluate import evaluate_samples, predict_probability
+from .training.trainer import TrainConfig, Trainer
 
 
 def run_demo(out: str | Path = "runs/demo", count: int = 96, size: int = 128, epochs: int = 30,

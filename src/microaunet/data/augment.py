@@ -13,17 +13,6 @@ import math
 import torch
 import torch.nn.functional as F
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-def to_model_input(images_uint8: torch.Tensor) -> torch.Tensor:
-    """(B, H, W, 3) uint8 RGB -> (B, 3, H, W) float, normalised with ImageNet statistics."""
-    x = images_uint8.permute(0, 3, 1, 2).float().div_(255.0)
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
-    return (x - mean) / std
-
 
 def augment(
     images: torch.Tensor, masks: torch.Tensor, generator: torch.Generator, p_rotate: float = 0.5

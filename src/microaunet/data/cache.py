@@ -15,11 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from .io import DataError, read_image, read_mask
 from .pairs import Sample
+from .transforms import resize_image, resize_mask
 
 CACHE_VERSION = 1
 
@@ -50,16 +50,6 @@ class SampleArrays:
     ids: list[str]
     images: np.ndarray  # (N, S, S, 3) uint8 RGB
     masks: np.ndarray  # (N, S, S) uint8 in {0, 1}
-
-
-def resize_image(image: np.ndarray, size: int) -> np.ndarray:
-    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
-
-
-def resize_mask(mask: np.ndarray, size: int) -> np.ndarray:
-    """Area-average the binary mask, then threshold at one half: labels stay hard (no soft edges)."""
-    resized = cv2.resize(mask.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
-    return (resized >= 0.5).astype(np.uint8)
 
 
 def _decode(sample: Sample, size: int, skip_bad: bool) -> tuple[np.ndarray, np.ndarray] | None:

@@ -2,7 +2,7 @@
 
 Each function takes one (H, W, 3) uint8 RGB image and explicit parameters and returns a new uint8 image of the
 same shape (masks are never touched: nothing here moves a pixel). Training draws the parameters at random
-(:func:`photometric_augment`); ``bench robustness`` applies fixed ones (:mod:`microaunet.robustness`); both
+(:func:`photometric_augment`); ``bench robustness`` applies fixed ones (:mod:`microaunet.evaluation.robustness`); both
 call these functions, so that each perturbation has one implementation.
 
 Spatial sizes (blur sigma, motion length, highlight radius) are in pixels of a 256-pixel shorter side, the

@@ -19,8 +19,8 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from .. import __version__
-from ..inference import Segmenter
-from ..pretrained import list_pretrained, model_card
+from ..deploy.pretrained import list_pretrained, model_card
+from ..deploy.segmenter import Segmenter
 from .config import ServeConfig
 from .errors import RequestError
 from .images import decode_image, describe, mask_png, overlay_png, probability_png

@@ -30,7 +30,7 @@ import torch
 from ..bench import machine
 from ..data.io import read_image
 from ..data.synthetic import synthetic_pair
-from ..inference import Segmenter
+from ..deploy.segmenter import Segmenter
 
 WARMUP = 20
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from ..pretrained import DEFAULT_PRETRAINED
+from ..deploy.pretrained import DEFAULT_PRETRAINED
 
 
 @dataclass

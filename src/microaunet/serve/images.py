@@ -10,8 +10,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..data.io import to_rgb
-from ..inference import Prediction
-from ..predict import overlay
+from ..deploy.drawing import overlay
+from ..deploy.segmenter import Prediction
 from .errors import RequestError
 
 ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "TIFF", "BMP")  # MPO: the JPEG that some cameras write

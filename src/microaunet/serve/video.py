@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ..data.io import DataError
-from ..inference import Segmenter
-from ..predict import predict_video
+from ..deploy.predict import predict_video
+from ..deploy.segmenter import Segmenter
 from .errors import RequestError
 
 CONTAINER, MEDIA_TYPE = "webm", "video/webm"

@@ -1,0 +1,28 @@
+"""Drawing predictions over images: the overlay that predict, the service and Fig. 5 show, and plain outlines."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+TINT = np.array([0, 255, 0], np.float64)
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, alpha: float = 0.35) -> np.ndarray:
+    """The RGB image with the mask's region tinted green and its contour drawn, at the image's resolution."""
+    out = image.copy()
+    mask_u8 = mask.astype(np.uint8)
+    x, y, w, h = cv2.boundingRect(mask_u8)  # tint only the mask's bounding box: 720p frames stay cheap
+    if w and h:
+        region = out[y:y + h, x:x + w]
+        tinted = cv2.add(cv2.addWeighted(region, 1 - alpha, region, 0, 0), (*(alpha * TINT).tolist(), 0))
+        cv2.copyTo(tinted, mask_u8[y:y + h, x:x + w], region)  # writes into ``out`` through the view
+    contours, _ = cv2.findContours(mask_u8, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    thickness = max(1, round(max(image.shape[:2]) / 400))
+    return cv2.drawContours(out, contours, -1, (255, 255, 0), thickness)
+
+
+def draw_outline(image: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
+    """A copy of ``image`` with the outer contour of ``mask`` drawn one pixel wide in ``colour``."""
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    return cv2.drawContours(image.copy(), contours, -1, colour, 1)
