@@ -340,3 +340,20 @@ def test_dice_by_polyp_size_groups_the_test_images_by_the_share_their_polyp_cove
     assert f"small < {144 / 1024:.3f} <= medium < {400 / 1024:.3f} <= large" in proc.stdout
     assert "| MALUNet | 1 | 0.200 | 0.550 | 0.900 | 0.550 |" in proc.stdout
     assert proc.stdout.count("| MALUNet |") == 1 and "CVC-ClinicDB" not in proc.stdout
+
+
+def test_recipe_screen_table_reads_validation_evaluations_only(tmp_path: Path) -> None:
+    from microaunet.reporting.recipe import recipe_section
+
+    screen = tmp_path / "recipe" / "screen"
+    for name, dice in (("paper", 0.60), ("kd-ensemble", 0.70), ("kd-ensemble-seed43", 0.68)):
+        _write_run(screen, name, "microaunet", 43 if "seed43" in name else 42, dice, part="val")
+        (screen / name / "eval_test.json").rename(screen / name / "eval_val.json")
+        (screen / name / "provenance.json").write_text(json.dumps({"change": f"change of {name}"}))
+    _write_run(tmp_path, "malunet", "malunet", 42, 0.9)  # a test-split evaluation: not a screen row
+    text, rows = recipe_section(tmp_path)
+    assert [r["run"] for r in rows] == ["kd-ensemble", "kd-ensemble-seed43", "paper"]
+    assert rows[0]["delta_pooled_vs_reference"] == pytest.approx(0.10)
+    assert "| kd-ensemble | change of kd-ensemble | 100 | 42 | 0.700 |" in text
+    assert "kd-ensemble / kd-ensemble-seed43: 0.020" in text
+    assert [e.label for e in collect(tmp_path)] == ["MALUNet"]  # the paper's tables never see validation scores

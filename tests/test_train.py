@@ -111,3 +111,30 @@ def test_timing_the_layouts_leaves_the_model_untouched() -> None:
     assert name == min(seconds, key=seconds.get) and set(seconds) == {"nchw", "channels_last"}
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # BatchNorm statistics too
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_several_datasets_train_in_their_stated_proportion_and_never_read_a_test_split(
+        synthetic_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from microaunet.cli import main
+    from microaunet.data import find_pairs, resolve_split
+    from microaunet.data.synthetic import write_synthetic_dataset
+
+    second = write_synthetic_dataset(tmp_path / "second", count=24, size=64, seed=7)
+    test_ids = {(str(d), i) for d in (synthetic_dir, second) for i in resolve_split("random", find_pairs(d))["test"]}
+    opened: list[tuple[str, str]] = []
+    real_open = data_io._open
+    monkeypatch.setattr(data_io, "_open", lambda p: opened.append((str(Path(p).parents[1]), Path(p).stem))
+                        or real_open(p))
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(synthetic_dir), "--data", str(second), "--data-weights", "3", "1",
+                 "--split", "random", "--size", "64", "--epochs", "1", "--batch-size", "4", "--threads", "1",
+                 "--layout", "nchw", "--photometric", "0.5", "--out", str(run)]) == 0
+    assert opened and not set(opened) & test_ids
+    manifest = json.loads((run / "training_images.json").read_text())
+    assert [(m["data"], m["weight"]) for m in manifest] == [(str(synthetic_dir), 3), (str(second), 1)]
+    assert all(m["train_ids"] and not set(m["train_ids"]) & {i for _, i in test_ids} for m in manifest)
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"] == [str(synthetic_dir), str(second)] and config["photometric"] == 0.5
+    trainer = Trainer(TrainConfig.load(run / "config.json"))  # the run rebuilt from its own config
+    draws = torch.multinomial(torch.from_numpy(trainer.data.train_weights), 20_000, replacement=True)
+    assert (trainer.data.train_source[draws.numpy()] == 0).mean() == pytest.approx(0.75, abs=0.02)

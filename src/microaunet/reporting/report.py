@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..models import display_name
+from .recipe import recipe_section
 from .runs import Group, collect, group
 from .variants import (
     ABLATED,
@@ -318,6 +319,7 @@ def report(root: str | Path, out_dir: str | Path | None = None) -> str:
         "seeds": seed_section(groups),
         "comparisons": comparison_section(groups),
         "generalisation": schedule_tables(*tables["generalisation"]),
+        "recipe": recipe_section(root),
     }
     parts = [text for text, _ in results.values()]
     if out_dir:
