@@ -1,5 +1,6 @@
-"""Where a training step's time goes: torch.profiler over supervised steps of one model, in both
-memory layouts, with operators summed into families (convolution, normalisation, the rest).
+"""Where a training step's time goes: torch.profiler over supervised steps of one model as the trainer runs them
+(the fast CPU path of models/layers.py, fused AdamW), in both memory layouts, with operators summed into families
+(convolution, normalisation, the rest).
 
     python scripts/profile_train_step.py --model microaunet --threads 1 > results/profile_train_step.txt
 """
@@ -13,7 +14,9 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from microaunet.models import build_model
+from microaunet.models.layers import fast_cpu_path
 from microaunet.training.losses import bce_dice_loss
+from microaunet.training.trainer import adamw
 
 FAMILIES = (("convolution", ("conv",)), ("normalisation", ("norm",)),
             ("optimizer", ("Optimizer",)), ("pooling and resampling", ("pool", "upsample")))
@@ -26,12 +29,13 @@ def family(op: str) -> str:
 def profile_steps(model_name: str, layout: torch.memory_format, steps: int, batch: int, size: int) -> None:
     torch.manual_seed(0)
     model = build_model(model_name).train().to(memory_format=layout)
-    optimizer = torch.optim.AdamW(model.parameters(), 1e-3)
+    optimizer = adamw(list(model.parameters()), 1e-3, 1e-2)
     x = torch.randn(batch, 3, size, size).contiguous(memory_format=layout)
     y = (torch.rand(batch, 1, size, size) > 0.5).float()
 
     def step() -> None:
-        loss = bce_dice_loss(model(x), y)
+        with fast_cpu_path():
+            loss = bce_dice_loss(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
