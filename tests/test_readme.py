@@ -109,3 +109,18 @@ def test_readme_python_examples_run(tmp_path: Path, monkeypatch) -> None:
     assert mask.shape == (220, 300) and set(np.unique(mask)) <= {0, 255}
     assert (mask == first).mean() > 0.999  # OpenCV's JPEG decoder against Pillow's: a boundary pixel or two
     assert Image.open("polyp_overlay.png").size == (300, 220)
+
+
+def test_readme_trains_and_distils_from_python(synthetic_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """The README's Python training example, on the synthetic dataset with a one-epoch schedule."""
+    blocks = {b.splitlines()[0]: b for b in code_blocks("python") if b.startswith("# ")}
+    code = blocks["# train and distil from Python"].replace('"data/Kvasir-SEG"', repr(str(synthetic_dir)))
+    code = code.replace("epochs=300", "epochs=1, split='random', size=64, batch_size=4, threads=1, layout='nchw'")
+    assert code.count("epochs=1,") == 2
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    from microaunet.training import TrainConfig, load_model
+
+    assert load_model(tmp_path / "runs" / "student" / "final.safetensors")[1]["model"] == "microaunet"
+    config = TrainConfig.load(tmp_path / "runs" / "student" / "config.json")
+    assert config.kd == "paper" and config.teachers == ["runs/malunet/final.safetensors"]
