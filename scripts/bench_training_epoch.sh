@@ -12,7 +12,7 @@ teachers=(results/kvasir-seg/malunet-e300/final.safetensors results/kvasir-seg/m
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 common=(--data "$data" --epochs 300 --max-epochs 1 --threads 2)
-echo "# $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores"
+echo "# $(date -u +%FT%TZ), commit $(git rev-parse --short HEAD), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(getconf _NPROCESSORS_ONLN) cores"
 one() {  # CODE SRC JOB LAYOUT ARGS...
   local code=$1 src=$2 job=$3 layout=$4
   shift 4

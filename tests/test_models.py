@@ -7,7 +7,8 @@ from microaunet.models import MODELS, FeatureOutput, build_model, count_paramete
 from microaunet.models.microaunet import LSCAB
 from microaunet.training.losses import bce_dice_loss
 
-EXACT = {"microaunet": 24_881, "microaunet-wide": 84_281, "malunet": 177_943, "microaunet-nodwd": 55_920}
+EXACT = {"microaunet": 24_881, "microaunet-wide": 84_281, "malunet": 177_943, "microaunet-nodwd": 55_920,
+         "microaunet-ad": 24_881}
 
 
 @pytest.mark.parametrize("name,count", EXACT.items())

@@ -10,12 +10,13 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 from microaunet.deploy.export import export_onnx, parity  # noqa: E402
-from microaunet.models import build_model  # noqa: E402
+from microaunet.models import build_model, list_models  # noqa: E402
 
-SMALL = ["microaunet", "microaunet-wide", "microaunet-nodwd", "malunet", "unext-s"]
+# SANet: 50 randomly initialised Res2Net layers amplify float32 summation-order differences to a few 1e-4
+PARITY = {"sanet": 1e-3}
 
 
-@pytest.mark.parametrize("name", SMALL)
+@pytest.mark.parametrize("name", list_models())
 def test_export_runs_in_onnxruntime_with_standard_ops(name: str, tmp_path: Path) -> None:
     model = build_model(name, seed=0).eval()
     path = export_onnx(model, tmp_path / f"{name}.onnx", size=64)
@@ -24,7 +25,7 @@ def test_export_runs_in_onnxruntime_with_standard_ops(name: str, tmp_path: Path)
     assert {node.domain for node in graph.graph.node} <= {"", "ai.onnx"}  # no custom ops
     # dynamic batch and spatial size: another shape than the one exported
     x = torch.randn(2, 3, 96, 128, generator=torch.Generator().manual_seed(0))
-    assert parity(model, path, x) <= 1e-4
+    assert parity(model, path, x) <= PARITY.get(name, 1e-4)
 
 
 @pytest.mark.parametrize("name", ["microaunet", "malunet"])

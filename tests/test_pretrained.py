@@ -100,4 +100,35 @@ def test_model_card_says_what_the_weights_are(name: str) -> None:
     config = json.loads((RESULTS / run / "config.json").read_text())
     assert card["name"] == name and card["model"] == name.split("-")[0]
     assert card["parameters"] == (24_881 if card["model"] == "microaunet" else 177_943)
-    assert (card["epochs"], card["seed"], card["trained_on"]) == (300, config["seed"], config["data"])
+    assert (card["epochs"], card["seed"], card["trained_on"]) == (300, config["seed"], data_parts[0])
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_RUNS))
+def test_every_shipped_model_has_a_card_written_from_its_records(name: str) -> None:
+    """The card in the package is what scripts/model_cards.py writes from results/ now (regenerate it when the
+    records change), and its in-domain figures are the run's own evaluation."""
+    import importlib.util
+
+    from microaunet.deploy.pretrained import format_card, model_card
+
+    spec = importlib.util.spec_from_file_location("model_cards", RESULTS.parent / "scripts" / "model_cards.py")
+    cards = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cards)
+    card = model_card(name)
+    assert card == json.loads(json.dumps(cards.card(name, cards.SHIPPED[name])))
+    run, _ = SHIPPED_RUNS[name]
+    recorded = json.loads((RESULTS / run / "eval_test.json").read_text())
+    own = card["tested_on"][0]
+    assert own["dice_pooled"] == round(recorded["at_256"]["pooled"]["dice"], 4) and own["images"] == recorded["images"]
+    text = format_card(card)
+    assert text.startswith(f"{name}: ") and "limit: " in text
+
+
+def test_models_and_info_commands(capsys: pytest.CaptureFixture) -> None:
+    from microaunet.cli import main
+
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(SHIPPED_RUNS) and any("(default)" in line for line in lines)
+    assert main(["info", "microaunet-kvasir", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["parameters"] == 24_881

@@ -49,6 +49,12 @@ def _markdown_head(head: list[str]) -> list[str]:
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
 
+def _section(caption: str, lines: list[str], records: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    """A report section: its caption, then its table (or a line saying there is nothing of its kind yet)."""
+    body = "\n".join(lines) if records else "(no evaluations of this kind yet)"
+    return f"{caption}\n\n{body}\n", records
+
+
 def _cell(stats: tuple[float, float, int], fmt: str, runs: int) -> str:
     """Mean (± sample std over seeds); a metric that only some of the group's runs report says how many."""
     mean, std, n = stats
@@ -194,6 +200,41 @@ def summary_section(groups: list[Group], params: dict[str, int]) -> tuple[str, l
     return f"{caption}\n\n" + ("\n\n".join(parts) or "(no evaluations of this kind yet)") + "\n", records
 
 
+def cross_dataset_section(groups: list[Group]) -> tuple[str, list[dict[str, Any]]]:
+    """Every model on every dataset's test split (its paper split's test part): rows are a model, the dataset it
+    was trained on and its schedule; columns the test splits; cells pooled / per-image Dice, mean ± sd over seeds."""
+    tested = [g for g in groups if g.test_split == "paper:test"]
+    datasets = sorted({g.tested_on for g in tested}, key=lambda d: rank(DATASETS, d))
+    rows: dict[tuple, dict[str, Group]] = {}
+    for g in tested:
+        rows.setdefault((g.label, g.precision, g.trained_on, g.epochs), {})[g.tested_on] = g
+    rows = {k: v for k, v in rows.items() if set(v) - {k[2]}}  # models tested beyond their own dataset
+    head = ["model", "trained on", "epochs", *[f"{d} test" for d in datasets]]
+    lines = _markdown_head(head)
+    records = []
+    for key in sorted(rows, key=lambda k: (rank(DATASETS, k[2]), -(k[3] or 0), rank(SUMMARY_ORDER, k[0]), k[1])):
+        label, precision, trained_on, epochs = key
+        cells = []
+        for d in datasets:
+            g = rows[key].get(d)
+            if g is None:
+                cells.append("-")
+                continue
+            stats = [g.stats(c) for c in DICE]
+            cells.append(" / ".join(_cell(st, c[4], len(g.members)) for st, c in zip(stats, DICE))
+                         + (f" ({len(g.members)} seeds)" if len(g.members) > 1 else ""))
+            records.append({"model": g.name, "trained_on": trained_on, "epochs": epochs, "tested_on": d,
+                            "seeds": g.seeds, "dice_pooled": stats[0][0], "dice_pooled_std": stats[0][1],
+                            "dice_per_image": stats[1][0], "dice_per_image_std": stats[1][1]})
+        name = label + ("" if precision == "fp32" else f" ({precision})")
+        lines.append("| " + " | ".join([name, trained_on, str(epochs), *cells]) + " |")
+    caption = ("Cross-dataset matrix: each model tested beyond its training data (by the dataset it was trained on "
+               "and its schedule) on the test split of every dataset, pooled / per-image Dice at 256x256, mean ± "
+               "sample standard deviation over the seeds evaluated; the diagonal is Table 1's. A dataset never seen "
+               "in training says how a model does at another centre.")
+    return _section(caption, lines, records)
+
+
 def seed_section(groups: list[Group]) -> tuple[str, list[dict[str, Any]]]:
     """How far apart two training seeds land, for every model, dataset and schedule trained with several: the
     spread of Dice over seeds, and the smallest difference between two such models that it lets a t test resolve."""
@@ -219,8 +260,7 @@ def seed_section(groups: list[Group]) -> tuple[str, list[dict[str, Any]]]:
                "between two models with that many seeds and this spread that a two-sided t test at the 5% level "
                "resolves, t(0.975, 2n-2) x sd x sqrt(2/n); a difference must be larger still to be found "
                "reliably.")
-    body = "\n".join(lines) if records else "(no evaluations of this kind yet)"
-    return f"{caption}\n\n{body}\n", records
+    return _section(caption, lines, records)
 
 
 def comparison_section(groups: list[Group]) -> tuple[str, list[dict[str, Any]]]:
@@ -263,8 +303,7 @@ def comparison_section(groups: list[Group]) -> tuple[str, list[dict[str, Any]]]:
                "its own, uncorrected for the number of rows. Both measure the test set's sampling noise only, not "
                "the spread over training seeds (Table 1's standard deviations), which a single-seed difference "
                "must also exceed.")
-    body = "\n".join(lines) if records else "(no evaluations of this kind yet)"
-    return f"{caption}\n\n{body}\n", records
+    return _section(caption, lines, records)
 
 
 def complexity_section(root: Path) -> tuple[str, list[dict[str, Any]]]:
@@ -319,6 +358,7 @@ def report(root: str | Path, out_dir: str | Path | None = None) -> str:
         "seeds": seed_section(groups),
         "comparisons": comparison_section(groups),
         "generalisation": schedule_tables(*tables["generalisation"]),
+        "cross_dataset": cross_dataset_section(groups),
         "recipe": recipe_section(root),
     }
     parts = [text for text, _ in results.values()]
