@@ -12,6 +12,7 @@ run side by side (one run each at a time, a lock per run under runs/recipe/.lock
 interruption and it resumes each unfinished run from its last.pt.
 
     python scripts/recipe_screen.py [--threads 1] [--epochs 100] [--only NAME ...] [--list]
+    python scripts/recipe_screen.py --device cuda --jobs 12     (a GPU machine: the whole screen side by side)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,18 +72,18 @@ SCREEN: dict[str, tuple[str, list[str]]] = {
 }
 
 
-def _command(name: str, threads: int, epochs: int) -> list[str]:
+def _command(name: str, threads: int, epochs: int, device: str = "cpu") -> list[str]:
     _, args = SCREEN[name]
     seed = [] if "--seed" in args else ["--seed", "42"]
     return ["microaunet", *args, "--data", DATA, "--split", "paper", "--epochs", str(epochs), *seed,
-            "--threads", str(threads), "--out", str(RUNS / name)]
+            "--threads", str(threads), "--device", device, "--out", str(RUNS / name)]
 
 
 def _git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
 
-def _run(name: str, threads: int, epochs: int) -> bool:
+def _run(name: str, threads: int, epochs: int, device: str = "cpu") -> bool:
     """Train (or resume), evaluate on validation data, collect. False if another copy holds the run."""
     RUNS.mkdir(parents=True, exist_ok=True)
     (RUNS / ".locks").mkdir(exist_ok=True)
@@ -94,7 +96,7 @@ def _run(name: str, threads: int, epochs: int) -> bool:
         if done.is_file():
             return True
         run = RUNS / name
-        command = _command(name, threads, epochs)
+        command = _command(name, threads, epochs, device)
         if (run / "last.pt").is_file():
             command.append("--resume")
         run.mkdir(parents=True, exist_ok=True)
@@ -109,10 +111,10 @@ def _run(name: str, threads: int, epochs: int) -> bool:
         out.mkdir(parents=True, exist_ok=True)
         for f in ("config.json", "log.csv", "train_stdout.log", "final.safetensors", "eval_val.json"):
             shutil.copy2(run / f, out / f)
-        (out / "command.txt").write_text(" ".join(_command(name, threads, epochs)) + "\n" + " ".join(evaluate) + "\n")
+        (out / "command.txt").write_text(" ".join(command) + "\n" + " ".join(evaluate) + "\n")
         record = {"name": name, "change": SCREEN[name][0], "commit": _git("rev-parse", "HEAD"),
                   "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
-                  "epochs": epochs, "threads": threads, "wall_s_this_session": round(trained, 1),
+                  "epochs": epochs, "threads": threads, "device": device, "wall_s_this_session": round(trained, 1),
                   "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
                               "python": platform.python_version()},
                   "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -125,19 +127,20 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="threads per run (default 1: run two copies)")
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--only", nargs="+", choices=list(SCREEN), help="these runs only")
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU machine")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time in this copy (default 1)")
     parser.add_argument("--list", action="store_true", help="print the screen's runs and exit")
     args = parser.parse_args()
     if args.list:
         for name, (change, _) in SCREEN.items():
             print(f"{name:24s} {change}\n  {' '.join(_command(name, args.threads, args.epochs))}")
         return 0
-    pending = list(args.only or SCREEN)
-    while pending:
-        name = pending.pop(0)
-        if not _run(name, args.threads, args.epochs):
-            print(f"{name}: held by another copy, skipped", flush=True)
-        else:
-            print(f"{name}: done", flush=True)
+    def one(name: str) -> None:
+        done = _run(name, args.threads, args.epochs, args.device)
+        print(f"{name}: {'done' if done else 'held by another copy, skipped'}", flush=True)
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        list(pool.map(one, args.only or SCREEN))
     return 0
 
 
