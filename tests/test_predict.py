@@ -208,6 +208,8 @@ def test_overlay_tints_inside_and_leaves_the_rest() -> None:
     assert np.abs(out[40:80, 50:90] - expected).max() <= 1  # the tinted interior
     assert np.array_equal(out[:, 110:], image[:, 110:]) and np.array_equal(out[100:], image[100:])
     assert np.array_equal(overlay(image, np.zeros_like(mask)), image)  # nothing found, nothing drawn
+    frame = np.ascontiguousarray(image[..., ::-1])  # the BGR frame a decoder gives: drawn into, the same drawing
+    assert overlay(frame, mask, in_place=True, bgr=True) is frame and np.array_equal(frame[..., ::-1], out)
 
 
 def test_video_masks_are_the_segmenters(weights: Path, image: np.ndarray, tmp_path: Path) -> None:
@@ -232,19 +234,6 @@ def test_video_masks_are_the_segmenters(weights: Path, image: np.ndarray, tmp_pa
     assert set(result["stage_ms"]) == {"decode", "resize", "infer", "resize_back", "overlay", "encode"}
 
 
-def test_overlay_in_place_and_in_bgr_draw_the_same() -> None:
-    from microaunet.deploy.drawing import overlay
-
-    rng = np.random.default_rng(1)
-    image = rng.integers(0, 256, (90, 120, 3), dtype=np.uint8)
-    mask = np.zeros((90, 120), bool)
-    mask[20:60, 30:80] = True
-    expected = overlay(image, mask)
-    frame = np.ascontiguousarray(image[..., ::-1])  # the BGR frame a decoder gives
-    assert overlay(frame, mask, in_place=True, bgr=True) is frame
-    assert np.array_equal(frame[..., ::-1], expected)
-
-
 def test_openvino_backend_in_the_segmenter(weights: Path, image: np.ndarray) -> None:
     pytest.importorskip("openvino")
     a = Segmenter(weights, size=64, backend="openvino").predict(image)
@@ -259,3 +248,15 @@ def test_openvino_missing_names_the_extra(weights: Path, monkeypatch: pytest.Mon
     assert main(["predict", str(tmp_path / "a.png"), "--ckpt", str(weights), "--backend", "openvino",
                  "--out", str(tmp_path / "out")]) == 2
     assert "microaunet[openvino]" in capsys.readouterr().err
+
+
+def test_preprocess_is_the_training_normalisation_bit_for_bit() -> None:
+    import torch
+
+    from microaunet.data.transforms import resize_image, to_model_input
+    from microaunet.deploy.segmenter import preprocess
+
+    images = [np.random.default_rng(i).integers(0, 256, (70 + i, 90, 3), dtype=np.uint8) for i in range(3)]
+    expected = to_model_input(torch.from_numpy(np.stack([resize_image(im, 64) for im in images]))).numpy()
+    got = preprocess(images, 64)
+    assert got.dtype == np.float32 and got.flags.c_contiguous and np.array_equal(got, expected)
