@@ -10,7 +10,7 @@ from .threads import set_openmp_defaults
 
 set_openmp_defaults()  # before PyTorch (imported below) starts OpenMP: waiting threads sleep, see threads.py
 
-from .deploy.pretrained import list_pretrained  # noqa: E402, load_pretrained, model_card
+from .deploy.pretrained import list_pretrained, load_pretrained, model_card  # noqa: E402
 from .deploy.segmenter import Prediction, Segmenter  # noqa: E402
 from .models import MODELS, build_model, count_parameters, list_models  # noqa: E402
 from .training.checkpoint import load_model  # noqa: E402
