@@ -232,10 +232,10 @@ def predict_video(segmenter: Segmenter, path: Path, out: Path, save_masks: bool 
         try:
             while (item := results.get()) is not None:
                 frame, probability = item
-                mask = stages.timed("resize_back", segmenter.at_image_size, probability, height, width).mask
+                mask = stages.timed("resize_back", segmenter.mask_at_image_size, probability, height, width)
                 stages.timed("overlay", overlay, frame, mask, 0.35, True, True)
                 if save_masks:
-                    cv2.imwrite(str(out / "masks" / f"{path.stem}_{index:06d}.png"), mask.view(np.uint8) * 255)
+                    cv2.imwrite(str(out / "masks" / f"{path.stem}_{index:06d}.png"), mask)
                 drawn.put(frame)
                 index += 1
         except BaseException as e:  # report in the main thread

@@ -177,6 +177,11 @@ class Segmenter:
         full = cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR)
         return Prediction(full, full >= self.threshold)
 
+    def mask_at_image_size(self, probability: np.ndarray, height: int, width: int) -> np.ndarray:
+        """The mask of :meth:`at_image_size` as uint8 0/255 (what a mask PNG holds), without the bool pass."""
+        full = cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR)
+        return cv2.compare(full, self.threshold, cv2.CMP_GE)
+
     def predict_batch(self, images: list[np.ndarray]) -> list[Prediction]:
         images = [as_rgb(im) for im in images]
         probs = self.probabilities(preprocess(images, self.size))
