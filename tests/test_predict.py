@@ -208,3 +208,55 @@ def test_overlay_tints_inside_and_leaves_the_rest() -> None:
     assert np.abs(out[40:80, 50:90] - expected).max() <= 1  # the tinted interior
     assert np.array_equal(out[:, 110:], image[:, 110:]) and np.array_equal(out[100:], image[100:])
     assert np.array_equal(overlay(image, np.zeros_like(mask)), image)  # nothing found, nothing drawn
+    frame = np.ascontiguousarray(image[..., ::-1])  # the BGR frame a decoder gives: drawn into, the same drawing
+    assert overlay(frame, mask, in_place=True, bgr=True) is frame and np.array_equal(frame[..., ::-1], out)
+
+
+def test_video_masks_are_the_segmenters(weights: Path, image: np.ndarray, tmp_path: Path) -> None:
+    """The video pipeline (BGR frames resized before the colour swap, the overlay drawn into the frame, four
+    threads) gives each frame the mask Segmenter.predict gives it; the result reports both rates and the
+    stages."""
+    video = tmp_path / "clip.avi"
+    frames = [np.roll(cv2.resize(image, (160, 120)), 5 * i, axis=1) for i in range(9)]
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    capture = cv2.VideoCapture(str(video))
+    decoded = [capture.read()[1] for _ in frames]
+    segmenter = Segmenter(weights, size=64)
+    result = predict_path(segmenter, video, tmp_path / "out", save_masks=True)
+    for i, frame in enumerate(decoded):
+        expected = segmenter.predict(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)).mask
+        written = cv2.imread(str(tmp_path / "out" / "masks" / f"clip_{i:06d}.png"), cv2.IMREAD_GRAYSCALE)
+        assert np.array_equal(written > 0, expected), i
+    assert result["fps_whole_run"] > 0 and result["fps"] > 0 and result["resize"] == "area"
+    assert set(result["stage_ms"]) == {"decode", "resize", "infer", "resize_back", "overlay", "encode"}
+
+
+def test_openvino_backend_in_the_segmenter(weights: Path, image: np.ndarray) -> None:
+    pytest.importorskip("openvino")
+    a = Segmenter(weights, size=64, backend="openvino").predict(image)
+    b = Segmenter(weights, size=64).predict(image)
+    assert np.abs(a.probability - b.probability).max() <= 1e-2 and (a.mask == b.mask).mean() >= 0.999
+
+
+def test_openvino_missing_names_the_extra(weights: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "openvino", None)  # as if OpenVINO were not installed
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((64, 64, 3), np.uint8))
+    assert main(["predict", str(tmp_path / "a.png"), "--ckpt", str(weights), "--backend", "openvino",
+                 "--out", str(tmp_path / "out")]) == 2
+    assert "microaunet[openvino]" in capsys.readouterr().err
+
+
+def test_preprocess_is_the_training_normalisation_bit_for_bit() -> None:
+    import torch
+
+    from microaunet.data.transforms import resize_image, to_model_input
+    from microaunet.deploy.segmenter import preprocess
+
+    images = [np.random.default_rng(i).integers(0, 256, (70 + i, 90, 3), dtype=np.uint8) for i in range(3)]
+    expected = to_model_input(torch.from_numpy(np.stack([resize_image(im, 64) for im in images]))).numpy()
+    got = preprocess(images, 64)
+    assert got.dtype == np.float32 and got.flags.c_contiguous and np.array_equal(got, expected)

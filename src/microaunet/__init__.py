@@ -6,10 +6,14 @@ robustness), deploy/ (Segmenter, ONNX export, prediction on images and videos, s
 (the paper's tables and figures), serve/ (the HTTP service), and cli.py, which only parses and calls.
 """
 
-from .deploy.pretrained import list_pretrained, load_pretrained, model_card
-from .deploy.segmenter import Prediction, Segmenter
-from .models import MODELS, build_model, count_parameters, list_models
-from .training.checkpoint import load_model
+from .threads import set_openmp_defaults
+
+set_openmp_defaults()  # before PyTorch (imported below) starts OpenMP: waiting threads sleep, see threads.py
+
+from .deploy.pretrained import list_pretrained, load_pretrained, model_card  # noqa: E402
+from .deploy.segmenter import Prediction, Segmenter  # noqa: E402
+from .models import MODELS, build_model, count_parameters, list_models  # noqa: E402
+from .training.checkpoint import load_model  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["MODELS", "Prediction", "Segmenter", "build_model", "count_parameters", "list_models", "list_pretrained",

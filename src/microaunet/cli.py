@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 COMMANDS: dict[str, Callable[[argparse.ArgumentParser], None]] = {}
 OPTIONAL_PACKAGES = {"onnx": "onnx", "onnxruntime": "onnx", "thop": "complexity", "matplotlib": "report",
-                     "fastapi": "serve", "starlette": "serve", "uvicorn": "serve", "python_multipart": "serve"}
+                     "fastapi": "serve", "starlette": "serve", "uvicorn": "serve", "python_multipart": "serve",
+                     "openvino": "openvino"}
 
 
 def command(name: str, help_text: str) -> Callable:
@@ -108,7 +109,8 @@ def add_training_args(p: argparse.ArgumentParser, model_flags: tuple[str, ...] =
     p.add_argument("--val-fraction", type=float, default=0.1, help="share of training ids held out for validation")
     p.add_argument("--ema-decay", type=float, default=0.999,
                    help="decay of the exponential moving average of the weights (what is evaluated and shipped)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads (0: $MICROAUNET_THREADS, else the free cores: available less the load average)")
     p.add_argument("--device", default="cpu", help="cpu, or cuda when present")
     p.add_argument("--layout", default="auto", choices=["auto", "nchw", "channels_last"],
                    help="memory layout of training (same function; auto: time both, keep the faster)")
@@ -236,7 +238,7 @@ def evaluate_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tolerance", type=float, default=2.0, help="boundary F-score tolerance in pixels")
     p.add_argument("--toolbox", action="store_true",
                    help="add the polyp literature's toolbox metrics (mean Dice over 256 thresholds, S, E, wF, MAE)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: $MICROAUNET_THREADS, else 1)")
     p.add_argument("--out", type=Path, help="also write the full result (with per-image rows) to this JSON file")
     p.add_argument("--save-predictions", type=Path, metavar="NPZ",
                    help="also write each image's thresholded prediction (bit-packed, at its own size) to this .npz")
@@ -249,10 +251,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     from .evaluation.evaluate import evaluate_split, format_evaluation
     from .evaluation.predictions import save_predictions
+    from .threads import use_threads
     from .training.checkpoint import load_model
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    use_threads(args.threads)
     path = weights_path(args)
     model, info = load_model(path)
     definition = split_definition(args, info)
@@ -372,10 +374,14 @@ def bench_parser(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="bench_command", required=True)
     for name, help_text in (("data", "decode-every-epoch against the decode cache"),
                             ("train", "teacher and distillation steps: plain eager loop against this pipeline"),
-                            ("speed", "inference latency and throughput of every model, PyTorch and ONNX Runtime")):
+                            ("speed", "inference latency and throughput of each model and backend, and 720p video")):
         b = sub.add_parser(name, help=help_text)
         if name == "speed":
             b.add_argument("--models", nargs="+", help="a subset of the registered models")
+            b.add_argument("--backends", nargs="+", choices=["torch", "onnxruntime", "openvino"],
+                           help="a subset of the backends (default: all installed)")
+            b.add_argument("--repeats", type=int, default=20, help="timed runs of each measurement")
+            b.add_argument("--video-frames", type=int, default=300, help="frames of the 720p video runs (0: none)")
         else:
             b.add_argument("--data", type=Path, required=True, help="a dataset folder, e.g. Kvasir-SEG")
             b.add_argument("--threads", type=int, default=0, help="CPU threads (0: PyTorch's default)")
@@ -393,7 +399,7 @@ def bench_parser(p: argparse.ArgumentParser) -> None:
     r.add_argument("--perturbations", nargs="+", choices=list(BY_NAME), metavar="NAME",
                    help=f"a subset: {', '.join(BY_NAME)} (default: all)")
     r.add_argument("--seed", type=int, default=0, help="seed of the noise and highlight draws (default 0)")
-    r.add_argument("--threads", type=int, default=0, help="PyTorch and OpenCV threads (0: their defaults)")
+    r.add_argument("--threads", type=int, default=0, help="PyTorch and OpenCV threads (0: $MICROAUNET_THREADS, else 1)")
     r.add_argument("--out", type=Path, help="also write the result to this JSON file")
     r.add_argument("--json", action="store_true", help="machine-readable result")
     r.set_defaults(run=run_bench_robustness)
@@ -420,7 +426,9 @@ def run_bench(args: argparse.Namespace) -> int:
     from .bench import bench_data, bench_speed, bench_train, format_speed
 
     if args.bench_command == "speed":
-        emit(bench_speed(args.models, args.size), args.json, format_speed)
+        result = bench_speed(args.models, args.size, repeats=args.repeats, video_frames=args.video_frames,
+                             backends=tuple(args.backends) if args.backends else None)
+        emit(result, args.json, format_speed)
         return 0
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -430,15 +438,13 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def run_bench_robustness(args: argparse.Namespace) -> int:
-    import cv2
     import torch
 
     from .evaluation.robustness import bench_robustness, format_robustness
+    from .threads import use_threads
     from .training.checkpoint import load_model
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-        cv2.setNumThreads(args.threads)  # the perturbations and resizes
+    use_threads(args.threads)  # PyTorch's, and OpenCV's for the perturbations and resizes
     weights = args.ckpt or args.weights
     model, info = load_model(weights_path(args))
     config = info.get("config", {})
@@ -525,11 +531,15 @@ def predict_parser(p: argparse.ArgumentParser) -> None:
     add_weights_args(p)
     p.add_argument("--size", type=int, default=256,
                    help="images are resized to this square size for the model (not divisible by 32: padded)")
-    p.add_argument("--backend", choices=["onnx", "torch"], default="onnx", help="ONNX Runtime on the CPU, or PyTorch")
+    p.add_argument("--backend", choices=["onnx", "openvino", "torch"], default="onnx",
+                   help="ONNX Runtime on the CPU, OpenVINO on the CPU (pip install 'microaunet[openvino]'), or PyTorch")
     p.add_argument("--device", default="cpu", help="with --backend torch: cpu or cuda")
     p.add_argument("--threshold", type=float, default=0.5, help="probability at and above which a pixel is polyp")
-    p.add_argument("--threads", type=int, default=0, help="inference threads (0: the runtime's default)")
+    p.add_argument("--threads", type=int, default=0, help="inference threads (0: $MICROAUNET_THREADS, else 1)")
     p.add_argument("--save-masks", action="store_true", help="for a video, also write one mask PNG per frame")
+    p.add_argument("--resize", choices=["area", "linear"], default="area",
+                   help="for a video, how frames are resized for the model: area (as in training) or linear "
+                        "(5x cheaper at 720p, -0.001 Dice on the Kvasir-SEG test split)")
     p.add_argument("--skip-bad", action="store_true",
                    help="exit 0 even when some images of a folder could not be read (they are listed either way)")
     p.add_argument("--json", action="store_true", help="machine-readable result")
@@ -537,12 +547,15 @@ def predict_parser(p: argparse.ArgumentParser) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    import time
+
     from .deploy.predict import predict_path
     from .deploy.segmenter import Segmenter
 
+    started = time.perf_counter()  # the video's whole-run frames/s counts the model's loading too
     segmenter = Segmenter(weights_path(args), size=args.size, threshold=args.threshold, backend=args.backend,
                           device=args.device, threads=args.threads, tta=args.tta)
-    result = predict_path(segmenter, args.input, args.out, args.save_masks)
+    result = predict_path(segmenter, args.input, args.out, args.save_masks, args.resize, started)
     emit(result, args.json, lambda r: "\n".join(f"{k}: {v}" for k, v in r.items() if v not in (None, [])))
     failed = len(result.get("errors", []))
     if failed and not args.skip_bad:
@@ -553,7 +566,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 SERVE_SETTINGS = {  # fields of ServeConfig, each a flag
-    "threads": "ONNX Runtime threads per request (0: all cores)",
+    "threads": "ONNX Runtime threads per request (0: $MICROAUNET_THREADS, else 1)",
     "workers": "requests segmented at once",
     "queue": "requests that may wait beyond those; past that the service answers 503",
     "max_body_mb": "larger image requests get 413",

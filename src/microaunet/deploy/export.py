@@ -8,11 +8,14 @@ What the exported graph accepts, as input ``image``:
   scaling and normalisation are inside the graph.
 
 Batch, height and width are free: a height or width not divisible by 32 is padded (bottom and right, with the
-normalised value 0) inside the graph and the output cropped back. The models were trained on square images
-of ``input_size`` (metadata, 256 for the shipped weights): resize to it for the accuracy the README reports.
-Output ``probability``: float32 ``(B, 1, H, W)`` in [0, 1]; ``threshold`` (metadata) makes it a mask. With
-``tta`` the graph batches the flipped views itself (:mod:`microaunet.deploy.tta`). The model's metadata
-(``custom_metadata_map`` in ONNX Runtime) says all of this, key by key.
+normalised value 0) inside the graph and the output cropped back. With ``fixed_size`` only the batch is free
+and the graph is specialised to ``size`` x ``size`` (no padding nodes where 32 divides it): what
+:class:`~microaunet.deploy.segmenter.Segmenter`, which resizes every image to ``size``, exports and caches.
+The models were trained on square images of ``input_size`` (metadata, 256 for the shipped weights): resize
+to it for the accuracy the README reports. Output ``probability``: float32 ``(B, 1, H, W)`` in [0, 1];
+``threshold`` (metadata) makes it a mask. With ``tta`` the graph batches the flipped views itself
+(:mod:`microaunet.deploy.tta`). The model's metadata (``custom_metadata_map`` in ONNX Runtime) says all of
+this, key by key.
 """
 
 from __future__ import annotations
@@ -31,22 +34,23 @@ from ..models.common import STRIDE
 from .tta import TTA
 
 OPSET = 17
-EXPORT_VERSION = 3  # part of cached exports' names: bump whenever the exported graph changes
+EXPORT_VERSION = 4  # part of cached exports' names: bump whenever the exported graph changes
 
 
 class DeployModel(nn.Module):
     """Images -> probabilities, as the exported graph computes them (and Segmenter's torch backend runs them):
     optional normalisation of uint8 NHWC input, padding to multiples of 32, test-time augmentation, crop."""
 
-    def __init__(self, model: nn.Module, tta: str = "none", raw_input: bool = False) -> None:
+    def __init__(self, model: nn.Module, tta: str = "none", raw_input: bool = False, fixed_size: bool = False) -> None:
         super().__init__()
-        self.tta, self.raw_input = TTA(model, tta), raw_input
+        self.tta, self.raw_input, self.fixed_size = TTA(model, tta), raw_input, fixed_size
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = to_model_input(image) if self.raw_input else image
         h, w = x.shape[2], x.shape[3]
         pad_h, pad_w = (STRIDE - h % STRIDE) % STRIDE, (STRIDE - w % STRIDE) % STRIDE
-        if not torch.jit.is_tracing() and not (pad_h or pad_w):  # traced, the padding follows the input's size
+        # traced for free sizes, the padding must follow the input's size, so it stays in the graph
+        if (self.fixed_size or not torch.jit.is_tracing()) and not (pad_h or pad_w):
             return self.tta(x)
         return self.tta(F.pad(x, (0, pad_w, 0, pad_h)))[:, :, :h, :w]
 
@@ -90,24 +94,30 @@ def deployment_metadata(size: int, tta: str = "none", raw_input: bool = False, t
 
 
 def export_onnx(model: nn.Module, path: str | Path, size: int = 256, tta: str = "none", raw_input: bool = False,
-                threshold: float = 0.5, model_name: str = "", weights: str = "") -> Path:
+                threshold: float = 0.5, model_name: str = "", weights: str = "", fixed_size: bool = False) -> Path:
     """Export ``model`` as the graph the module docstring describes, input 'image', output 'probability'."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    wrapped = DeployModel(model, tta, raw_input).eval()
+    wrapped = DeployModel(model, tta, raw_input, fixed_size).eval()
     spatial = {0: "batch", 1: "height", 2: "width"} if raw_input else {0: "batch", 2: "height", 3: "width"}
+    output = {0: "batch", 2: "height", 3: "width"}
+    if fixed_size:
+        spatial, output = {0: "batch"}, {0: "batch"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on shape checks it skips while tracing
         torch.onnx.export(
             wrapped, (example_input(size, raw_input),), str(path), input_names=["image"],
             output_names=["probability"], opset_version=OPSET, dynamo=False,
-            dynamic_axes={"image": spatial, "probability": {0: "batch", 2: "height", 3: "width"}},
+            dynamic_axes={"image": spatial, "probability": output},
         )
     import onnx
 
     graph = onnx.load(str(path))
     _bypass_initializer_identities(graph)
-    onnx.helper.set_model_props(graph, deployment_metadata(size, tta, raw_input, threshold, model_name, weights))
+    metadata = deployment_metadata(size, tta, raw_input, threshold, model_name, weights)
+    if fixed_size:
+        metadata["spatial_size"] = f"{size}x{size} only (a graph specialised to that size): resize to it"
+    onnx.helper.set_model_props(graph, metadata)
     onnx.save(graph, str(path))
     return path
 

@@ -43,7 +43,7 @@ class LightUNet(nn.Module):
         check_input(x, self.name)
         skips = []
         for encoder, norm in zip(self.encoders[:5], self.encoder_norms):
-            x = F.gelu(F.max_pool2d(norm(encoder(x)), 2))
+            x = F.gelu(norm.then_max_pool(encoder(x), 2))
             skips.append(x)
         x = F.gelu(self.encoders[5](x))
         bridged = self.bridge(skips)

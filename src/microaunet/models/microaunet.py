@@ -133,7 +133,7 @@ class LDGA(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = torch.sigmoid(self.attn(F.gelu(self.dw(x))))  # eq. 1
-        x_att = a * x + x  # eq. 2
+        x_att = (a + 1) * x if torch.onnx.is_in_onnx_export() else a * x + x  # eq. 2 (exported: one pass over x)
         return self.proj(x_att) + self.shortcut(x)
 
 
@@ -172,7 +172,7 @@ class LSCAB(nn.Module):
             mode = "reflect" if min(t.shape[-2:]) > 3 else "replicate"
             a_s = torch.sigmoid(self.spatial_conv(F.pad(spatial_descriptor(t), (3, 3, 3, 3), mode=mode)))
             weight = self.alpha * a_ci[:, :, None, None] + self.beta * a_s
-            out.append(weight * t + t)
+            out.append((weight + 1) * t if torch.onnx.is_in_onnx_export() else weight * t + t)
         return out
 
 

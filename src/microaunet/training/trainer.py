@@ -31,6 +31,7 @@ from ..data.photometric import photometric_augment
 from ..data.transforms import to_model_input
 from ..models import build_model, count_parameters, fold_training_branches
 from ..models.layers import fast_cpu_path
+from ..threads import use_threads
 from .checkpoint import atomic_save, load_checkpoint, save_weights
 from .config import TrainConfig
 from .ema import weight_ema
@@ -107,8 +108,7 @@ class Trainer:
         """``objective``: the config's (``build_objective``) unless given one."""
         self.config = config
         self.rank, self.world = _distributed()
-        if config.threads:
-            torch.set_num_threads(config.threads)
+        use_threads(config.threads, "training")  # 0: the free cores (microaunet.threads)
         self.device = torch.device(config.device)
         self.out = Path(config.out)
         sources = training_sources(config)
