@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -15,6 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("fastapi")
@@ -26,10 +28,11 @@ from serving import decode, encode, kvasir_like, running  # noqa: E402
 from microaunet.cli import main  # noqa: E402
 from microaunet.deploy.drawing import overlay  # noqa: E402
 from microaunet.deploy.pretrained import list_pretrained  # noqa: E402
-from microaunet.deploy.segmenter import Segmenter  # noqa: E402
+from microaunet.deploy.segmenter import Prediction, Segmenter  # noqa: E402
 from microaunet.models import build_model  # noqa: E402
 from microaunet.serve.app import MAX_BATCH, create_app  # noqa: E402
 from microaunet.serve.config import ServeConfig  # noqa: E402
+from microaunet.serve.images import mask_png  # noqa: E402
 from microaunet.training.checkpoint import save_weights  # noqa: E402
 
 SIZE = (301, 217)  # width, height: not square, not a multiple of the input size
@@ -94,6 +97,16 @@ def test_mask_png_is_the_segmenters_mask(client: TestClient, segmenter: Segmente
     assert np.array_equal(mask == 255, expected)
     multipart = client.post("/v1/segment", files={"image": ("frame.png", data, "image/png")})
     assert multipart.content == response.content
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 8), (5, 9), (217, 301), (576, 720)])
+def test_mask_png_reads_back_as_the_mask(shape: tuple[int, int]) -> None:
+    mask = np.random.default_rng(shape[1]).random(shape) < 0.3
+    data = mask_png(Prediction(mask.astype(np.float32), mask))
+    with Image.open(io.BytesIO(data)) as image:
+        assert (image.format, image.mode, image.size) == ("PNG", "1", shape[::-1])
+        assert np.array_equal(np.asarray(image), mask)
+    assert np.array_equal(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED), mask * np.uint8(255))
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "TIFF", "BMP"])
