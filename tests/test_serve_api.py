@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -15,6 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("fastapi")
@@ -26,10 +28,11 @@ from serving import decode, encode, kvasir_like, running  # noqa: E402
 from microaunet.cli import main  # noqa: E402
 from microaunet.deploy.drawing import overlay  # noqa: E402
 from microaunet.deploy.pretrained import list_pretrained  # noqa: E402
-from microaunet.deploy.segmenter import Segmenter  # noqa: E402
+from microaunet.deploy.segmenter import Prediction, Segmenter  # noqa: E402
 from microaunet.models import build_model  # noqa: E402
 from microaunet.serve.app import MAX_BATCH, create_app  # noqa: E402
 from microaunet.serve.config import ServeConfig  # noqa: E402
+from microaunet.serve.images import mask_png  # noqa: E402
 from microaunet.training.checkpoint import save_weights  # noqa: E402
 
 SIZE = (301, 217)  # width, height: not square, not a multiple of the input size
@@ -96,6 +99,16 @@ def test_mask_png_is_the_segmenters_mask(client: TestClient, segmenter: Segmente
     assert multipart.content == response.content
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (3, 8), (5, 9), (217, 301), (576, 720)])
+def test_mask_png_reads_back_as_the_mask(shape: tuple[int, int]) -> None:
+    mask = np.random.default_rng(shape[1]).random(shape) < 0.3
+    data = mask_png(Prediction(mask.astype(np.float32), mask))
+    with Image.open(io.BytesIO(data)) as image:
+        assert (image.format, image.mode, image.size) == ("PNG", "1", shape[::-1])
+        assert np.array_equal(np.asarray(image), mask)
+    assert np.array_equal(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED), mask * np.uint8(255))
+
+
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "TIFF", "BMP"])
 def test_every_accepted_format(client: TestClient, segmenter: Segmenter, image: np.ndarray, fmt: str) -> None:
     data = encode(image, fmt)
@@ -137,6 +150,35 @@ def test_batch_gives_each_image_its_mask(client: TestClient, segmenter: Segmente
     assert [r["name"] for r in result["images"]] == ["frame0.jpg", "frame1.jpg", "frame2.jpg"]
     for item, (_, (_, data, _)) in zip(result["images"], files):
         assert np.array_equal(rle_decode(item["mask_rle"]), segmenter.predict(decode(data)).mask)
+
+
+def test_tta_is_the_segmenters_tta(client: TestClient, segmenter: Segmenter, image: np.ndarray) -> None:
+    data = encode(image, "PNG")
+    for mode in ("flip", "flip4"):
+        expected = segmenter.with_tta(mode).predict(image)
+        response = post_image(client, data, f"?tta={mode}", content_type="image/png")
+        assert response.status_code == 200 and response.headers["x-tta"] == mode
+        assert np.array_equal(decode(response.content) == 255, expected.mask)
+        probability = decode(post_image(client, data, f"?format=probability&tta={mode}").content)
+        assert np.abs(probability / 255 - expected.probability).max() <= 0.5 / 255
+        result = post_image(client, data, f"?format=json&tta={mode}").json()
+        assert result["tta"] == mode and np.array_equal(rle_decode(result["mask_rle"]), expected.mask)
+        assert result["mean_probability"] == pytest.approx(expected.probability[expected.mask].mean(), abs=1e-4)
+    files = [("images", ("frame.png", data, "image/png"))]
+    result = client.post("/v1/segment/batch?tta=flip", files=files).json()
+    assert result["tta"] == "flip"
+    assert np.array_equal(rle_decode(result["images"][0]["mask_rle"]), segmenter.with_tta("flip").predict(image).mask)
+    plain = post_image(client, data, "?format=json").json()
+    assert plain["tta"] == "none" and np.array_equal(rle_decode(plain["mask_rle"]), segmenter.predict(image).mask)
+    service = client.app.state.service
+    assert set(service.segmenters) == {"none", "flip", "flip4"} and service.segmenters["none"] is segmenter
+
+
+@pytest.mark.parametrize("route", ["/v1/segment", "/v1/segment/batch", "/v1/segment/video"])
+def test_unknown_tta_is_refused_naming_the_modes(client: TestClient, image: np.ndarray, route: str) -> None:
+    response = client.post(f"{route}?tta=flip8", files={"image": ("frame.jpg", encode(image), "image/jpeg")})
+    assert response.status_code == 400
+    assert response.json()["detail"] == "tta must be one of none, flip, flip4, got 'flip8'"
 
 
 NOISE = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
@@ -276,6 +318,7 @@ def test_video_streams_progress_then_plays_back(segmenter: Segmenter, tmp_path: 
         assert all("progress" in e for e in events[:-1]) and events[-2]["progress"] == {"frames": 7, "total": 7}
         done = events[-1]["done"]
         assert done["frames"] == 7 and done["size"] == [128, 96] and done["media_type"] == "video/webm"
+        assert done["tta"] == "none"
         response = client.get(done["video"])
         assert response.status_code == 200 and response.headers["content-type"] == "video/webm"
         played = tmp_path / "played.webm"
@@ -288,6 +331,15 @@ def test_video_streams_progress_then_plays_back(segmenter: Segmenter, tmp_path: 
         videos = app.state.service.videos
         assert [p.name for p in videos.root.iterdir()] == [f"{done['video'].rsplit('/', 1)[1]}.webm"]  # no upload
     assert not videos.root.exists()  # removed when the service stops
+
+
+def test_video_with_tta(segmenter: Segmenter, tmp_path: Path) -> None:
+    video = write_video(tmp_path / "clip.avi").read_bytes()
+    with client_for(segmenter) as client:
+        response = client.post("/v1/segment/video?tta=flip4", files={"video": ("clip.avi", video, "video/x-msvideo")})
+        done = json.loads(response.text.splitlines()[-1])["done"]
+        assert done["tta"] == "flip4" and done["frames"] == 7
+        assert set(client.app.state.service.segmenters) == {"none", "flip4"}
 
 
 def test_video_errors(segmenter: Segmenter, tmp_path: Path) -> None:

@@ -105,6 +105,19 @@ def test_page_segments_an_image_and_rethresholds_it_without_a_request(url: str, 
     assert "notes.txt: Content-Type text/plain is not accepted" in page.inner_text("#status")
 
 
+def test_page_asks_for_the_chosen_tta(url: str, page: sync_api.Page, tmp_path: Path) -> None:
+    frame = tmp_path / "flipped.jpg"
+    frame.write_bytes(encode(kvasir_like(1)))
+    page.locator("#threshold").fill("0.5")  # where the slider test left it elsewhere
+    page.select_option("#tta", "flip")
+    page.set_input_files("#files", frame)
+    page.wait_for_selector(".card:first-child[data-state=done]", timeout=60_000)
+    page.select_option("#tta", "none")
+    assert "TTA flip" in page.inner_text(".card:first-child .meta")
+    shown = canvas(page, ".card:first-child canvas.mask")[..., 0]
+    assert np.array_equal(shown == 255, api(url, frame.read_bytes(), "?tta=flip") == 255)
+
+
 def test_page_plays_a_video_back_with_its_overlay(page: sync_api.Page, tmp_path: Path) -> None:
     clip = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 128))

@@ -131,6 +131,7 @@ class Segmenter:
         self.weights_path = resolve_weights(weights)
         self.model, self.info = load_model(self.weights_path)
         self.size, self.threshold, self.backend, self.tta = size, threshold, backend, check_tta(tta)
+        self.device_name, self.threads = device, threads
         if backend == "torch":
             if device.startswith("cuda") and not torch.cuda.is_available():
                 raise ValueError("device cuda asked for, but PyTorch sees no CUDA device")
@@ -148,6 +149,14 @@ class Segmenter:
             self.session = OpenVINORunner(self.onnx_path(), threads)
         else:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+
+    def with_tta(self, tta: str) -> Segmenter:
+        """A segmenter like this one (weights, size, threshold, backend, device, threads) with test-time
+        augmentation ``tta``: this one itself when it already has that mode."""
+        if check_tta(tta) == self.tta:
+            return self
+        return Segmenter(self.weights_path, self.size, self.threshold, self.backend, self.device_name, self.threads,
+                         tta)
 
     def onnx_path(self) -> Path:
         """The cached ONNX export of these weights at this size and TTA (exported on first use)."""

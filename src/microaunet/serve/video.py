@@ -40,8 +40,10 @@ class VideoJob:
 
 
 class VideoJobs:
-    def __init__(self, segmenter: Segmenter, keep: int = 4) -> None:
-        self.segmenter, self.keep = segmenter, keep
+    """``segmenter_for(tta)``: the segmenter of each test-time augmentation mode."""
+
+    def __init__(self, segmenter_for: Callable[[str], Segmenter], keep: int = 4) -> None:
+        self.segmenter_for, self.keep = segmenter_for, keep
         self.root = Path(tempfile.mkdtemp(prefix="microaunet-serve-"))
         self.results: OrderedDict[str, Path] = OrderedDict()
         self.busy = False
@@ -60,14 +62,14 @@ class VideoJobs:
         with self.lock:
             self.busy = False
 
-    async def start(self, job: VideoJob, name: str) -> AsyncIterator[Event]:
+    async def start(self, job: VideoJob, name: str, tta: str = "none") -> AsyncIterator[Event]:
         """Process the upload in a thread; 400 if it is no readable video, else its events as they come."""
         loop = asyncio.get_running_loop()
 
         def emit(event: Event) -> None:
             loop.call_soon_threadsafe(job.events.put_nowait, event)
 
-        threading.Thread(target=self._process, args=(job, name, emit), daemon=True).start()
+        threading.Thread(target=self._process, args=(job, name, tta, emit), daemon=True).start()
         first = await job.events.get()
         if "error" in first:
             raise RequestError(400, first["error"])
@@ -80,9 +82,9 @@ class VideoJobs:
             event = await job.events.get()
             yield event
 
-    def _process(self, job: VideoJob, name: str, emit: Callable[[Event], None]) -> None:
+    def _process(self, job: VideoJob, name: str, tta: str, emit: Callable[[Event], None]) -> None:
         try:
-            result = predict_video(self.segmenter, job.upload, job.folder, container=CONTAINER,
+            result = predict_video(self.segmenter_for(tta), job.upload, job.folder, container=CONTAINER,
                                    on_progress=lambda done, total: emit({"progress": {"frames": done, "total": total}}))
             video_id = uuid.uuid4().hex
             with self.lock:
@@ -90,7 +92,7 @@ class VideoJobs:
                 while len(self.results) > self.keep:
                     self.results.popitem(last=False)[1].unlink(missing_ok=True)
             emit({"done": {"video": f"/v1/videos/{video_id}", "media_type": MEDIA_TYPE, "frames": result["frames"],
-                           "fps": result["fps"], "seconds": result["seconds"], "size": result["size"]}})
+                           "fps": result["fps"], "seconds": result["seconds"], "size": result["size"], "tta": tta}})
         except DataError as e:  # its message names the temporary files: name the upload instead
             emit({"error": str(e).replace(str(job.upload), name).replace(str(job.folder), name)})
         except Exception as e:  # a streamed response can no longer change its status: say it in the stream
