@@ -2,7 +2,8 @@
 # Images per second of one real training epoch on Kvasir-SEG (720 training images, 2 threads), for each job as
 # `microaunet train|distill` runs it, this checkout against an earlier commit's source (OLD_SRC: a checkout's
 # src/, e.g. `git worktree add /tmp/old 16519b1` then OLD_SRC=/tmp/old/src), each REPEATS times; run it on a
-# quiet machine. Prints one line per epoch: code, job, layout, seconds, images/s.
+# quiet machine. Prints one line per epoch: code, job, layout, seconds, images/s. LAYOUTS (default "nchw
+# channels_last") and REPEATS (default 2) narrow or widen it.
 #   OLD_SRC=/tmp/old/src scripts/bench_training_epoch.sh [DATA] > results/bench_training_epoch.txt
 set -uo pipefail
 data=${1:-../shared/data/Kvasir-SEG}
@@ -22,7 +23,7 @@ one() {  # CODE SRC JOB LAYOUT ARGS...
     echo "$code $job $layout $(grep -o 'seconds=[0-9.]*  images_per_s=[0-9.]*' "$tmp/log")"
   done
 }
-for layout in nchw channels_last; do
+for layout in ${LAYOUTS:-nchw channels_last}; do
   if [[ -n ${OLD_SRC:-} ]]; then
     one old "$OLD_SRC" supervised "$layout" train --model microaunet
     one old "$OLD_SRC" paper-kd "$layout" distill --teacher "${teachers[0]}" --student microaunet

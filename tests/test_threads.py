@@ -35,15 +35,20 @@ def test_training_takes_the_free_cores(monkeypatch: pytest.MonkeyPatch) -> None:
         choose_threads(-1)
 
 
-def test_openmp_waits_passively_unless_told_otherwise() -> None:
-    """Importing the package sets OMP_WAIT_POLICY before PyTorch starts OpenMP; a user's own setting stays."""
-    code = "import os, microaunet, torch; print(os.environ['OMP_WAIT_POLICY'])"
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "PASSIVE"
-    out = subprocess.run([sys.executable, "-c", code], env=env | {"OMP_WAIT_POLICY": "ACTIVE"}, capture_output=True,
-                         text=True, check=True)
-    assert out.stdout.strip() == "ACTIVE"
+def test_openmp_spins_briefly_unless_told_otherwise() -> None:
+    """Importing the package bounds libgomp's spinning before PyTorch starts OpenMP; a user's own setting stays."""
+    code = ("import os, microaunet, torch; "
+            "print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+
+    def run(extra: dict[str, str]) -> str:
+        return subprocess.run([sys.executable, "-c", code], env=env | extra, capture_output=True, text=True,
+                              check=True).stdout.strip()
+
+    assert run({}) == "10000 None"
+    assert run({"GOMP_SPINCOUNT": "300000"}) == "300000 None"
+    assert run({"OMP_WAIT_POLICY": "ACTIVE"}) == "None ACTIVE"
+    assert run({"OMP_WAIT_POLICY": "PASSIVE"}) == "None PASSIVE"
 
 
 def test_onnx_session_threads_do_not_spin(tmp_path) -> None:

@@ -8,7 +8,7 @@ robustness), deploy/ (Segmenter, ONNX export, prediction on images and videos, s
 
 from .threads import set_openmp_defaults
 
-set_openmp_defaults()  # before PyTorch (imported below) starts OpenMP: waiting threads sleep, see threads.py
+set_openmp_defaults()  # before PyTorch (imported below) starts OpenMP: waiting threads spin briefly, see threads.py
 
 from .deploy.pretrained import list_pretrained, load_pretrained, model_card  # noqa: E402
 from .deploy.segmenter import Prediction, Segmenter  # noqa: E402

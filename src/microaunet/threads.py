@@ -8,9 +8,13 @@ MicroAUNet's passes are too small to share among threads: a second thread speeds
   ``MICROAUNET_THREADS``);
 - training, whose passes are larger, takes the cores that are free: the cores this process may run on
   (``os.sched_getaffinity``) less the one-minute load average, at least one;
-- OpenMP threads sleep instead of spinning when they wait (``OMP_WAIT_POLICY=PASSIVE``, set when this package
-  is imported, before PyTorch starts OpenMP, unless already set) and ONNX Runtime's threads do not spin
-  (``session.intra_op.allow_spinning=0``).
+- OpenMP threads spin only briefly before they sleep when they wait (``GOMP_SPINCOUNT=10000``, libgomp's, which
+  PyTorch's Linux wheels use; set when this package is imported, before PyTorch starts OpenMP, unless
+  ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY`` is already set), and ONNX Runtime's threads do not spin
+  (``session.intra_op.allow_spinning=0``). Sleeping at once (``OMP_WAIT_POLICY=PASSIVE``) would cost a
+  two-thread training step on a quiet machine nearly half its speed (every small operator wakes the threads);
+  spinning as long as libgomp does by default makes it twice as slow beside other work; the short spin keeps
+  most of the quiet machine's speed and most of the passive policy's under load (results/speed.md).
 
 A value given explicitly always wins: ``--threads N`` over ``MICROAUNET_THREADS`` over the rule above.
 """
@@ -22,10 +26,15 @@ import os
 ENV_THREADS = "MICROAUNET_THREADS"
 
 
+SPIN_COUNT = "10000"
+
+
 def set_openmp_defaults() -> None:
-    """OpenMP threads sleep when they wait, unless the environment says otherwise. It only takes effect
-    before the OpenMP runtime starts (before ``import torch``): :mod:`microaunet`'s ``__init__`` calls it first."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    """OpenMP threads spin briefly, then sleep, when they wait, unless the environment says otherwise. It only
+    takes effect before the OpenMP runtime starts (before ``import torch``): :mod:`microaunet`'s ``__init__``
+    calls it first."""
+    if "OMP_WAIT_POLICY" not in os.environ:
+        os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)
 
 
 def available_cores() -> int:
