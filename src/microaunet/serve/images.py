@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import struct
-import zlib
 from typing import Any
 
 import cv2
@@ -50,24 +48,11 @@ def png(image: np.ndarray) -> bytes:
     return cv2.imencode(".png", image)[1].tobytes()
 
 
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
 def mask_png(prediction: Prediction) -> bytes:
-    """The binary mask as a 1-bit grayscale PNG (OpenCV reads it as 0 and 255, PIL as mode "1").
-
-    Written here rather than by OpenCV, whose 1-bit writer packs the bits row by row through libpng: the rows
-    packed by NumPy, each after its filter byte 0 (none), in one zlib stream at level 1, take a fifth of the
-    time (0.1 ms at 720x576 instead of 0.45) and come out smaller.
-    """
-    mask = prediction.mask
-    height, width = mask.shape
-    rows = np.zeros((height, 1 + (width + 7) // 8), np.uint8)
-    rows[:, 1:] = np.packbits(mask, axis=1)  # the last byte of each row padded with zero bits
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # bit depth 1, grayscale, no interlace
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(rows.data, 1))
-            + _png_chunk(b"IEND", b""))
+    """The binary mask as a 1-bit PNG (OpenCV reads it as 0 and 255, PIL as mode "1"), at zlib level 1:
+    smaller and faster than 8-bit gray, and level 1 halves the time of OpenCV's default level here."""
+    return cv2.imencode(".png", prediction.mask.astype(np.uint8) * 255,
+                        [cv2.IMWRITE_PNG_BILEVEL, 1, cv2.IMWRITE_PNG_COMPRESSION, 1])[1].tobytes()
 
 
 def probability_png(prediction: Prediction) -> bytes:
