@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from microaunet.threads import ENV_THREADS, choose_threads, free_cores
+from microaunet.threads import ENV_THREADS, choose_threads, free_cores, set_openmp_defaults
 
 
 def test_inference_defaults_to_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -35,20 +35,27 @@ def test_training_takes_the_free_cores(monkeypatch: pytest.MonkeyPatch) -> None:
         choose_threads(-1)
 
 
-def test_openmp_spins_briefly_unless_told_otherwise() -> None:
-    """Importing the package bounds libgomp's spinning before PyTorch starts OpenMP; a user's own setting stays."""
-    code = ("import os, microaunet, torch; "
-            "print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))")
+def test_importing_the_package_bounds_openmp_spinning() -> None:
+    """Importing the package sets GOMP_SPINCOUNT before PyTorch starts OpenMP."""
+    code = "import os, microaunet, torch; print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))"
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "10000 None"
 
-    def run(extra: dict[str, str]) -> str:
-        return subprocess.run([sys.executable, "-c", code], env=env | extra, capture_output=True, text=True,
-                              check=True).stdout.strip()
 
-    assert run({}) == "10000 None"
-    assert run({"GOMP_SPINCOUNT": "300000"}) == "300000 None"
-    assert run({"OMP_WAIT_POLICY": "ACTIVE"}) == "None ACTIVE"
-    assert run({"OMP_WAIT_POLICY": "PASSIVE"}) == "None PASSIVE"
+@pytest.mark.parametrize("given, expected", [
+    ({}, {"GOMP_SPINCOUNT": "10000"}),
+    ({"GOMP_SPINCOUNT": "300000"}, {"GOMP_SPINCOUNT": "300000"}),
+    ({"OMP_WAIT_POLICY": "ACTIVE"}, {"OMP_WAIT_POLICY": "ACTIVE"}),
+    ({"OMP_WAIT_POLICY": "PASSIVE"}, {"OMP_WAIT_POLICY": "PASSIVE"}),
+])
+def test_a_users_openmp_setting_stays(monkeypatch, given: dict[str, str], expected: dict[str, str]) -> None:
+    for name in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in given.items():
+        monkeypatch.setenv(name, value)
+    set_openmp_defaults()
+    assert {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT") if k in os.environ} == expected
 
 
 def test_onnx_session_threads_do_not_spin(tmp_path) -> None:
