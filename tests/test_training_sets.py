@@ -130,3 +130,43 @@ def test_list_file_errors(tmp_path: Path) -> None:
     (tmp_path / "mix.yaml").write_text("- data: [unclosed\n")
     with pytest.raises(DataError, match="mix.yaml: not valid YAML"):
         read_sources(tmp_path / "mix.yaml")
+
+
+def test_evaluate_and_bench_score_a_multi_dataset_runs_own_validation_sets(
+        two_datasets: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`evaluate --split val` and `bench robustness --split val` of a run on several datasets, each with its own split
+    definition, read exactly the validation ids the trainer carved out of that dataset's training ids; a dataset
+    the run did not train on has no validation set of it."""
+    from microaunet.cli import main
+
+    a, b = two_datasets
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(a), "--data", str(b), "--split", str(a / "split.json"), "--split", "random",
+                 "--val-fraction", "0.25", "--size", "32", "--epochs", "1", "--batch-size", "4", "--threads", "1",
+                 "--layout", "nchw", "--out", str(run)]) == 0
+    manifest = {Path(r["data"]): r for r in json.loads((run / "training_images.json").read_text())}
+    a_train = set(json.loads((a / "split.json").read_text())["train"])
+    assert set(manifest[a]["val_ids"]) <= a_train and not set(manifest[a]["val_ids"]) & set(manifest[a]["train_ids"])
+    assert main(["evaluate", "--ckpt", str(run / "final.safetensors"), "--data", str(a), "--split", "val",
+                 "--size", "32", "--threads", "1", "--out", str(tmp_path / "val_a.json")]) == 0
+    scored = json.loads((tmp_path / "val_a.json").read_text())
+    assert [r["id"] for r in scored["per_image_rows"]] == manifest[a]["val_ids"]
+    assert scored["split_definition"] == str(a / "split.json")
+
+    capsys.readouterr()
+    opened: list[Path] = []
+    real_open = data_io._open
+    monkeypatch.setattr(data_io, "_open", lambda path: opened.append(Path(path)) or real_open(path))
+    assert main(["bench", "robustness", "--ckpt", str(run / "last.pt"), "--data", str(b), "--split", "val",
+                 "--size", "32", "--threads", "1", "--perturbations", "darker", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == len(manifest[b]["val_ids"])
+    assert {p.stem for p in opened} == set(manifest[b]["val_ids"])  # B's carve under "random", nothing else
+
+    other = write_synthetic_dataset(tmp_path / "C", count=6, size=32, seed=3)
+    assert main(["evaluate", "--ckpt", str(run / "final.safetensors"), "--data", str(other), "--split", "val",
+                 "--size", "32", "--threads", "1"]) == 2
+    assert "is not one of the datasets this run trained on" in capsys.readouterr().err
+    assert main(["evaluate", "--ckpt", str(run / "final.safetensors"), "--data", str(other), "--split", "all",
+                 "--size", "32", "--threads", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 6
