@@ -272,8 +272,8 @@ def comparison_section(groups: list[Group]) -> tuple[str, list[dict[str, Any]]]:
     def setting(g: Group) -> tuple:
         return g.trained_on, g.tested_on, g.test_split, g.epochs
 
-    settings = sorted({setting(g) for g in groups},
-                      key=lambda k: (k[0] != k[1], rank(DATASETS, k[0]), -(k[3] or 0), k[2], rank(DATASETS, k[1]), k[1]))
+    settings = sorted({setting(g) for g in groups}, key=lambda k: (k[0] != k[1], rank(DATASETS, k[0]), -(k[3] or 0),
+                                                                   k[2], rank(DATASETS, k[1])))
     head = ["trained on", "tested on", "epochs", "seed", "A", "B", "Dice/img A", "Dice/img B", "A - B",
             "95% interval", "p", "images A / B higher"]
     lines = _markdown_head(head)
