@@ -69,6 +69,8 @@ SCREEN: dict[str, tuple[str, list[str]]] = {
     "kd-ensemble-cwd": ("kd-ensemble with channel-wise KD instead of the per-pixel KL",
                         [*KD_ENSEMBLE, "--kd-loss", "cwd"]),
     "kd-ensemble-t2": ("kd-ensemble at temperature 2", [*KD_ENSEMBLE, "--temperature", "2"]),
+    "paper-gn1": ("the paper's recipe with one group in every GroupNorm (microaunet-gn1)",
+                  [*PAPER, "--student", "microaunet-gn1"]),
 }
 
 

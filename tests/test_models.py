@@ -8,7 +8,7 @@ from microaunet.models.microaunet import LSCAB
 from microaunet.training.losses import bce_dice_loss
 
 EXACT = {"microaunet": 24_881, "microaunet-wide": 84_281, "malunet": 177_943, "microaunet-nodwd": 55_920,
-         "microaunet-ad": 24_881}
+         "microaunet-ad": 24_881, "microaunet-gn1": 24_881}
 
 
 @pytest.mark.parametrize("name,count", EXACT.items())

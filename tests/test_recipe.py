@@ -87,6 +87,23 @@ def test_deep_supervision_scores_every_decoder_stage_and_trains_its_heads() -> N
     assert loss.item() > 0 and all(h.weight.grad.abs().sum() > 0 for h in deep.heads)
 
 
+def test_the_group_count_variant_has_the_same_parameters_and_normalises_over_all_channels() -> None:
+    paper, gn1 = build_model("microaunet", seed=0).eval(), build_model("microaunet-gn1", seed=0).eval()
+    norms = [m for m in gn1.modules() if isinstance(m, torch.nn.GroupNorm)]
+    assert norms and all(m.num_groups == 1 for m in norms)
+    assert all(m.num_groups == 4 for m in paper.modules() if isinstance(m, torch.nn.GroupNorm))
+    gn1.load_state_dict(paper.state_dict())  # the same parameters, name by name
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert not torch.allclose(paper(x), gn1(x))
+        y = torch.randn(2, 8, 5, 5)
+        expected = (y - y.mean((1, 2, 3), keepdim=True)) / torch.sqrt(y.var((1, 2, 3), unbiased=False, keepdim=True)
+                                                                      + norms[0].eps)
+        one = torch.nn.GroupNorm(1, 8)
+        assert torch.allclose(type(norms[0])(1, 8)(y), expected, atol=1e-5) and torch.allclose(one(y), expected,
+                                                                                                atol=1e-5)
+
+
 def test_ensemble_probabilities_average_models_and_flipped_views() -> None:
     a, b = build_model("microaunet", seed=0).eval(), build_model("microaunet-ad", seed=1).eval()
     images = np.stack([synthetic_pair(np.random.default_rng(i), 64)[0] for i in range(3)])

@@ -38,6 +38,8 @@ MODELS: dict[str, ModelSpec] = {
                   "ablation MicroAUNet-1: dense 3x3 convs instead of DWD convs", True),
         ModelSpec("microaunet-ad", "MicroAUNet-AD", lambda **kw: microaunet(PAPER_WIDTHS, ldga=LDGAOnDepthwise, **kw),
                   "MicroAUNet with the authors' code's LDGA (attention from and into the DW unit's output)", True),
+        ModelSpec("microaunet-gn1", "MicroAUNet-GN1", lambda **kw: microaunet(PAPER_WIDTHS, norm_groups=1, **kw),
+                  "MicroAUNet with one group in every GroupNorm (each sample normalised over all its channels)", True),
         ModelSpec("malunet", "MALUNet", malunet, "MALUNet (Ruan et al. 2022), the distillation teacher", True,
                   0.175, 0.083),
         ModelSpec("unet", "UNet", unet, "U-Net, base width 32", False, 7.77, 13.78),

@@ -1,8 +1,9 @@
 """MicroAUNet (the paper's network): its blocks DWD conv, DWD block, LDGA (eq. 1-2) and LSCAB (eq. 3), and the
 network at the paper's widths. The blocks follow docs/architecture.md; the U shape is lightunet.LightUNet.
 
-Training-only forms live here too: RepDWDConv (over-parameterised, folds into DWDConv) and the authors' code's
-LDGA (LDGAOnDepthwise, a different deployed function registered as its own model).
+Training-only forms live here too: RepDWDConv (over-parameterised, folds into DWDConv); and variants that change
+the deployed function, each registered as its own model: the authors' code's LDGA (LDGAOnDepthwise) and other
+GroupNorm group counts (``norm_groups``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .common import malunet_init
-from .layers import Conv2d, DWUnit, pooled_descriptor, spatial_descriptor
+from .layers import Conv2d, DWUnit, GroupNorm, pooled_descriptor, spatial_descriptor
 from .lightunet import LightUNet
 
 PAPER_WIDTHS = (4, 8, 12, 16, 24, 32)
@@ -176,11 +177,27 @@ class LSCAB(nn.Module):
         return out
 
 
+def regroup_norms(model: nn.Module, groups: int) -> nn.Module:
+    """Every GroupNorm of ``model`` replaced, in place, by one over ``groups`` groups (the same channels, eps and
+    affine parameters, so the same parameter count): 1 normalises each sample over all its channels, as a
+    LayerNorm over (C, H, W) does."""
+    for parent in list(model.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, nn.GroupNorm):
+                if child.num_channels % groups:
+                    raise ValueError(f"{groups} groups do not divide a GroupNorm of {child.num_channels} channels")
+                regrouped = GroupNorm(groups, child.num_channels, child.eps, child.affine)
+                regrouped.load_state_dict(child.state_dict())
+                setattr(parent, name, regrouped)
+    return model
+
+
 def microaunet(widths: Sequence[int] = PAPER_WIDTHS, dense_convs: bool = False, overparam: bool = False,
-               ldga: type[LDGA] = LDGA) -> LightUNet:
+               ldga: type[LDGA] = LDGA, norm_groups: int = 4) -> LightUNet:
     """MicroAUNet. ``dense_convs=True`` is ablation MicroAUNet-1 (plain 3x3 convs instead of DWD convs);
     ``overparam=True`` trains every DWD conv as a :class:`RepDWDConv`, which ``fold_training_branches`` turns
-    back into this network; ``ldga`` chooses the attention block's form (the paper's, or the authors' code's)."""
+    back into this network; ``ldga`` chooses the attention block's form (the paper's, or the authors' code's);
+    ``norm_groups`` the group count of every GroupNorm (4, the paper's code)."""
     if dense_convs and overparam:
         raise ValueError("overparam applies to the DWD convs, which dense_convs replaces")
     c = list(widths)
@@ -196,4 +213,4 @@ def microaunet(widths: Sequence[int] = PAPER_WIDTHS, dense_convs: bool = False, 
     decoders = [up_stage(c[k], c[k - 1]) for k in range(5, 0, -1)]
     model = LightUNet(c, encoders, LSCAB(c[:5]), decoders, name="MicroAUNet")
     malunet_init(model)
-    return model
+    return model if norm_groups == 4 else regroup_norms(model, norm_groups)
