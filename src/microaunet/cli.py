@@ -228,25 +228,9 @@ def add_split_args(p: argparse.ArgumentParser) -> None:
 
 
 def split_definition(args: argparse.Namespace, info: dict[str, Any]) -> str:
-    """``--split-def``, else the definition the checkpoint's run read ``--data`` with, else paper.
+    from .evaluation.evaluate import run_split_definition
 
-    A run on several datasets records one definition for all or one per dataset, and carved each dataset's
-    validation set out of that dataset's training ids; so ``--split val`` of such a run must name one of its
-    datasets (by folder, as resolved from here)."""
-    if args.split_def:
-        return args.split_def
-    config = info.get("config", {})
-    data, split = config.get("data"), config.get("split") or "paper"
-    if not isinstance(data, list):
-        return split
-    splits = split if isinstance(split, list) else [split] * len(data)
-    by_folder = {Path(folder).resolve(): definition for folder, definition in zip(data, splits)}
-    definition = by_folder.get(Path(args.data).resolve())
-    if definition is None and args.split == "val":
-        raise ValueError(f"--split val: {args.data} is not one of the datasets this run trained on "
-                         f"({', '.join(data)}), whose validation sets were carved out of each one's training ids; "
-                         "give one of them (or --split-def to name the definition yourself)")
-    return definition or "paper"
+    return run_split_definition(info.get("config", {}), args.data, args.split, args.split_def)
 
 
 @command("evaluate", "the paper's metrics (pooled and per image) and boundary metrics on a split")

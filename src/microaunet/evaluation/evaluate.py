@@ -93,6 +93,28 @@ def split_ids(dataset: PairedDataset, split: str, definition: str, split_seed: i
     return definition_ids[split]
 
 
+def run_split_definition(config: dict[str, Any], data: str | Path, split: str, given: str | None = None) -> str:
+    """The split definition to read ``data`` with for a model whose run had ``config``: ``given``, else the one
+    its run read ``data`` with, else paper.
+
+    A run on several datasets records one definition for all or one per dataset, and carved each dataset's
+    validation set out of that dataset's training ids; so ``split="val"`` of such a run must name one of its
+    datasets (by folder, as resolved from here)."""
+    if given:
+        return given
+    folders, definitions = config.get("data"), config.get("split") or "paper"
+    if not isinstance(folders, list):
+        return definitions
+    definitions = definitions if isinstance(definitions, list) else [definitions] * len(folders)
+    by_folder = {Path(folder).resolve(): definition for folder, definition in zip(folders, definitions)}
+    definition = by_folder.get(Path(data).resolve())
+    if definition is None and split == "val":
+        raise ValueError(f"--split val: {data} is not one of the datasets this run trained on "
+                         f"({', '.join(folders)}), whose validation sets were carved out of each one's training ids; "
+                         "give one of them (or --split-def to name the definition yourself)")
+    return definition or "paper"
+
+
 def evaluate_split(model: nn.Module, data: str | Path, split: str = "test", definition: str = "paper",
                    size: int = 256, threshold: float = 0.5, tolerance: float = 2.0,
                    split_seed: int = 42, toolbox: bool = False,
