@@ -12,8 +12,6 @@ import time
 import numpy as np
 import torch
 
-from microaunet.data.augment import augment
-from microaunet.data.transforms import to_model_input
 from microaunet.training import TrainConfig, Trainer
 
 
@@ -27,20 +25,12 @@ def main() -> None:
     args = parser.parse_args()
     trainer = Trainer(TrainConfig(model="microaunet", data=args.data, out="/tmp/bench_compile_step", epochs=300,
                                   threads=args.threads, layout="nchw"))
-    train, rng = trainer.data.train, np.random.default_rng(0)
-    model = trainer.train_model if args.mode == "eager" else torch.compile(trainer.train_model, mode=args.mode)
+    rng = np.random.default_rng(0)
+    if args.mode != "eager":
+        trainer.train_model = torch.compile(trainer.train_model, mode=args.mode)
 
     def step() -> None:
-        idx = rng.integers(0, len(train.ids), 8)
-        images = to_model_input(torch.from_numpy(train.images[idx]))
-        masks = torch.from_numpy(train.masks[idx]).unsqueeze(1).float()
-        images, masks = augment(images, masks, trainer.generator)
-        with trainer.fast_path():
-            loss, _ = trainer.objective(model, images.contiguous(), masks, 0.5, soft_targets=None)
-        trainer.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        trainer.optimizer.step()
-        trainer.ema.update_parameters(trainer.model)
+        trainer.train_step(rng.integers(0, len(trainer.data.train.ids), 8), 0.5)
 
     start = time.perf_counter()
     for _ in range(args.warmup):

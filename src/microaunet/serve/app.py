@@ -22,7 +22,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from .. import __version__
 from ..deploy.pretrained import list_pretrained, model_card
 from ..deploy.segmenter import Segmenter
-from ..deploy.tta import TTA_MODES
+from ..deploy.tta import TTA_MODES, check_tta
 from .config import ServeConfig
 from .errors import RequestError
 from .images import decode_image, describe, mask_png, overlay_png, probability_png
@@ -41,9 +41,10 @@ TTAQuery = Annotated[str, Query(description="test-time augmentation, as in predi
 
 def requested_tta(tta: str) -> str:
     """The mode, or 400 naming the modes there are (not FastAPI's 422, as for the other refused values here)."""
-    if tta not in TTA_MODES:
-        raise RequestError(400, f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
-    return tta
+    try:
+        return check_tta(tta)
+    except ValueError as e:
+        raise RequestError(400, str(e)) from None
 
 
 class Clock:

@@ -214,6 +214,30 @@ class Trainer:
         return True
 
     # training ------------------------------------------------------------------------------
+    def train_step(self, idx: np.ndarray, progress: float) -> tuple[torch.Tensor, dict[str, float]]:
+        """One optimiser step on the training images ``idx`` at ``progress`` (0-1) of the schedule: augmentation,
+        the objective, backward, AdamW and the EMA. Returns the loss and its parts."""
+        cfg, train = self.config, self.data.train
+        batch = train.images[idx]
+        if cfg.photometric:
+            batch = photometric_augment(batch, self.generator, cfg.photometric)
+        images = to_model_input(torch.from_numpy(batch).to(self.device))
+        masks = torch.from_numpy(train.masks[idx]).to(self.device).unsqueeze(1).float()
+        soft = self.soft_targets(idx)
+        if soft is not None:  # warped as a fourth image channel: the same geometry, bilinear, zero outside
+            images = torch.cat([images, soft], dim=1)
+        images, masks = augment(images, masks, self.generator, cfg.p_rotate)
+        if soft is not None:
+            images, soft = images[:, :3], images[:, 3:]
+        images = images.contiguous(memory_format=self.layout)
+        with self.autocast(), self.fast_path():
+            loss, parts = self.objective(self.train_model, images, masks, progress, soft_targets=soft)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.ema.update_parameters(self.model)
+        return loss, parts
+
     def train_epoch(self) -> dict[str, float]:
         cfg, train = self.config, self.data.train
         self.train_model.train()
@@ -231,25 +255,7 @@ class Trainer:
                    disable=None if self.rank == 0 else True)
         for step in bar:
             idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size].numpy()
-            batch = train.images[idx]
-            if cfg.photometric:
-                batch = photometric_augment(batch, self.generator, cfg.photometric)
-            images = to_model_input(torch.from_numpy(batch).to(self.device))
-            masks = torch.from_numpy(train.masks[idx]).to(self.device).unsqueeze(1).float()
-            soft = self.soft_targets(idx)
-            if soft is not None:  # warped as a fourth image channel: the same geometry, bilinear, zero outside
-                images = torch.cat([images, soft], dim=1)
-            images, masks = augment(images, masks, self.generator, cfg.p_rotate)
-            if soft is not None:
-                images, soft = images[:, :3], images[:, 3:]
-            images = images.contiguous(memory_format=self.layout)
-            progress = (self.epoch + step / n_steps) / cfg.epochs
-            with self.autocast(), self.fast_path():
-                loss, parts = self.objective(self.train_model, images, masks, progress, soft_targets=soft)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            self.ema.update_parameters(self.model)
+            loss, parts = self.train_step(idx, (self.epoch + step / n_steps) / cfg.epochs)
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v
             bar.set_postfix(loss=f"{loss.item():.4f}")
